@@ -1,0 +1,136 @@
+"""Shared command line and run harness for the apps: flags, planning, model check, progress, run files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+from monai.deploy.core import Application
+from tqdm import tqdm
+
+from operators.model_store import ModelError, ModelStore
+from operators.run_ledger import RunLedger
+from operators.run_plan import RunPlan, plan_run, resolve_shard
+from operators.study_index import StudyIndex, index_folder
+
+__all__ = ["BatchOptions", "BatchApplication", "parse_batch_args", "run_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything a batch run needs to know, from flags or the MAP's HOLOSCAN_* environment."""
+
+    input: Path
+    output: Path
+    models: Path
+    resume: bool = False
+    num_parts: int | None = None
+    part_id: int | None = None
+    batch_size: int = 16
+    device: str | None = None
+    progress: bool = True
+
+
+def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
+    """Parse the SDK's -i/-o/-m flags plus the batch flags; fall back to HOLOSCAN_*_PATH variables."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-i", "--input", type=Path, default=os.environ.get("HOLOSCAN_INPUT_PATH"))
+    parser.add_argument("-o", "--output", type=Path, default=os.environ.get("HOLOSCAN_OUTPUT_PATH"))
+    parser.add_argument("-m", "--model", type=Path, default=os.environ.get("HOLOSCAN_MODEL_PATH", "models"))
+    parser.add_argument("-l", "--log-level", default="INFO", type=str.upper)
+    parser.add_argument("--resume", action="store_true", help="skip studies whose outputs are complete")
+    parser.add_argument("--num-parts", type=int, help="split the input into N parts by StudyInstanceUID")
+    parser.add_argument("--part-id", type=int, help="which part (0-based) this process does")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per model forward pass")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    args = parser.parse_args(argv)
+    if args.input is None or args.output is None:
+        parser.error("input and output are required (-i/-o or HOLOSCAN_INPUT_PATH/HOLOSCAN_OUTPUT_PATH)")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return BatchOptions(
+        input=args.input,
+        output=args.output,
+        models=args.model,
+        resume=args.resume,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+
+
+class BatchApplication(Application):
+    """An SDK Application that knows its run: options, index, plan, models and ledger, set before run()."""
+
+    name: str = "msk-maps app"
+    version: str = "0.1.0"
+    required_models: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        index: StudyIndex,
+        plan: RunPlan,
+        model_store: ModelStore,
+        ledger: RunLedger,
+    ) -> None:
+        self.options = options
+        self.index = index
+        self.plan = plan
+        self.model_store = model_store
+        self.ledger = ledger
+        super().__init__([sys.executable, sys.argv[0]])
+
+
+def _progress(total: int, enabled: bool) -> Callable[[], None]:
+    """A tick function for a studies/s progress bar (stderr)."""
+    bar = tqdm(total=total, unit="study", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return bar.update
+
+
+def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) -> int:
+    """Index, plan, check models, run the graph over the planned studies, write run files; exit code."""
+    options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.name)
+    start = perf_counter()
+    if not options.input.exists():
+        print(f"error: input {options.input} does not exist", file=sys.stderr)
+        return 2
+    try:
+        shard = resolve_shard(options.num_parts, options.part_id)
+        store = ModelStore(options.models, options.device)
+        for name in app_cls.required_models:
+            store.get(name)
+    except (ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    options.output.mkdir(parents=True, exist_ok=True)
+    index = index_folder(options.input)
+    plan = plan_run(index, options.output, shard, options.resume)
+    ledger = RunLedger(
+        output_root=options.output,
+        app=app_cls.name,
+        app_version=app_cls.version,
+        plan=plan,
+        index_failures=index.failures,
+        models={m.name: {"version": m.meta["version"], "sha256": m.sha256, "path": str(m.path)}
+                for m in store.loaded()},
+    )
+    logger.info("%s: %d studies to do, %d files unusable", app_cls.name, len(plan.todo), len(index.failures))
+    if plan.todo:
+        app = app_cls(options, index, plan, store, ledger)
+        ledger.on_study = _progress(len(plan.todo), options.progress)
+        app.run()
+    summary = ledger.finalize(perf_counter() - start)
+    counts = summary["counts"]
+    logger.info("%s done: %s; results in %s", app_cls.name, counts, options.output)
+    return 0

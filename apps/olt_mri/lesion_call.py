@@ -1,0 +1,72 @@
+"""OLT domain logic: from per-slice probabilities to per-series, per-weighting and per-study calls.
+
+Rule (documented in the README):
+* series probability = the highest slice probability in the series (a lesion is focal: it shows on a
+  few slices only, so averaging would dilute it); the key slice is that slice;
+* a series is positive when its probability reaches the model's threshold (meta "threshold", 0.5);
+* per weighting (T1, T2): the highest of its planes;
+* the study is positive when any selected series is positive (a triage rule: sensitive by design),
+  and its probability is the highest series probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SeriesCall", "StudyCall", "call_series", "call_study"]
+
+
+@dataclass(frozen=True)
+class SeriesCall:
+    """One selected series' call."""
+
+    rule: str  # e.g. "T1 coronal"
+    probability: float
+    present: bool
+    key_index: int  # index of the key slice within the series' analysed slices
+    slice_probabilities: tuple[float, ...]
+
+    @property
+    def weighting(self) -> str:
+        return self.rule.split()[0]
+
+
+@dataclass(frozen=True)
+class StudyCall:
+    """The study's call and the per-weighting calls behind it."""
+
+    present: bool
+    probability: float
+    by_weighting: dict[str, float]
+
+
+def call_series(rule: str, slice_probabilities: np.ndarray, threshold: float) -> SeriesCall:
+    """Max-over-slices call for one series."""
+    probabilities = np.asarray(slice_probabilities, dtype=float)
+    if probabilities.ndim != 1 or probabilities.size == 0:
+        raise ValueError(f"need a non-empty 1-D array of slice probabilities, got shape {probabilities.shape}")
+    key = int(np.argmax(probabilities))
+    top = float(probabilities[key])
+    return SeriesCall(
+        rule=rule,
+        probability=top,
+        present=top >= threshold,
+        key_index=key,
+        slice_probabilities=tuple(round(float(p), 6) for p in probabilities),
+    )
+
+
+def call_study(series_calls: list[SeriesCall]) -> StudyCall:
+    """Any-positive study call over the analysed series."""
+    if not series_calls:
+        raise ValueError("a study call needs at least one analysed series")
+    by_weighting: dict[str, float] = {}
+    for call in series_calls:
+        by_weighting[call.weighting] = max(by_weighting.get(call.weighting, 0.0), call.probability)
+    return StudyCall(
+        present=any(c.present for c in series_calls),
+        probability=max(c.probability for c in series_calls),
+        by_weighting=by_weighting,
+    )

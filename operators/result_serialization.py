@@ -1,0 +1,58 @@
+"""Plain-JSON form of a StudyReport, for result.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from operators.findings import Concept, Finding, StudyReport
+
+__all__ = ["report_to_json", "finding_to_json"]
+
+
+def _concept(concept: Concept | None) -> dict[str, str] | None:
+    if concept is None:
+        return None
+    return {"code": concept.value, "scheme": concept.scheme, "meaning": concept.meaning}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def finding_to_json(finding: Finding) -> dict[str, Any]:
+    """One finding as JSON: what, where, present, probabilities, measurements, region, source images."""
+    region = None
+    if finding.region is not None:
+        region = {
+            "source_sop_instance_uid": finding.region.source_sop_instance_uid,
+            "graphic_type": finding.region.graphic_type,
+            "points": [[round(float(x), 3), round(float(y), 3)] for x, y in finding.region.points],
+        }
+    return {
+        "tracking_id": finding.tracking_id,
+        "finding_type": _concept(finding.finding_type),
+        "present": finding.present,
+        "probability": _rounded(finding.probability),
+        "finding_site": _concept(finding.finding_site),
+        "laterality": _concept(finding.laterality),
+        "classification": _concept(finding.classification),
+        "classification_probability": _rounded(finding.classification_probability),
+        "measurements": [
+            {"name": m.name.meaning, "value": _rounded(m.value), "unit": m.unit.value} for m in finding.measurements
+        ],
+        "region": region,
+        "source_sop_instance_uids": [str(ds.SOPInstanceUID) for ds in finding.source_images],
+    }
+
+
+def report_to_json(report: StudyReport) -> dict[str, Any]:
+    """The whole report as JSON."""
+    return {
+        "summary": report.summary,
+        "algorithm": {
+            "name": report.algorithm.name,
+            "version": report.algorithm.version,
+            "parameters": dict(report.algorithm.parameters),
+        },
+        "findings": [finding_to_json(f) for f in report.findings],
+    }

@@ -1,0 +1,123 @@
+"""Index a folder of DICOM files by study and series from headers only, isolating unreadable files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from operators.study import InputFailure, Instance, Series, Study
+
+__all__ = ["StudyIndex", "index_folder", "load_study", "shard_of", "iter_files"]
+
+logger = logging.getLogger(__name__)
+
+# Only these tags are read while indexing, so scanning thousands of files stays cheap.
+_INDEX_TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "PixelData"]
+
+
+@dataclass
+class StudyIndex:
+    """Paths grouped by StudyInstanceUID, then SeriesInstanceUID; plus the files that could not be indexed."""
+
+    studies: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
+    failures: list[InputFailure] = field(default_factory=list)
+
+    @property
+    def study_uids(self) -> list[str]:
+        return sorted(self.studies)
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Every regular file under `root` (or `root` itself), in a stable order, skipping hidden files."""
+    root = Path(root)
+    if root.is_file():
+        yield root
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _read_index_tags(path: Path) -> tuple[str, str]:
+    """(study UID, series UID) of a DICOM file; raises ValueError with a one-line reason otherwise."""
+    try:
+        # defer_size keeps the pixel data itself on disk: only its presence is checked here.
+        ds = pydicom.dcmread(path, specific_tags=_INDEX_TAGS, defer_size=1024)
+    except InvalidDicomError as exc:
+        raise ValueError(f"not a DICOM file ({exc})") from exc
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"unreadable DICOM header ({type(exc).__name__}: {exc})") from exc
+    missing = [tag for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not ds.get(tag)]
+    if missing:
+        raise ValueError(f"DICOM header lacks {', '.join(missing)}")
+    if "PixelData" not in ds:
+        raise ValueError("DICOM object has no pixel data (not an image)")
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+
+
+def index_folder(root: Path) -> StudyIndex:
+    """Walk `root` once and group DICOM image files by study and series; non-DICOM files become failures."""
+    grouped: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    failures: list[InputFailure] = []
+    for path in iter_files(root):
+        try:
+            study_uid, series_uid = _read_index_tags(path)
+        except ValueError as exc:
+            logger.warning("Skipping %s: %s", path, exc)
+            failures.append(InputFailure(item=str(path), reason=str(exc)))
+            continue
+        grouped[study_uid][series_uid].append(path)
+    studies = {uid: {s: sorted(p) for s, p in series.items()} for uid, series in grouped.items()}
+    return StudyIndex(studies=studies, failures=failures)
+
+
+def shard_of(study_uid: str, num_parts: int) -> int:
+    """The stable part (0..num_parts-1) a study belongs to, so several workers can share one folder."""
+    digest = hashlib.sha256(study_uid.encode("ascii", "replace")).digest()
+    return int.from_bytes(digest[:8], "big") % num_parts
+
+
+def _sort_key(instance: Instance) -> tuple[float, int, str]:
+    """Order slices along the series normal when geometry is there, else by InstanceNumber."""
+    header = instance.header
+    position = header.get("ImagePositionPatient")
+    orientation = header.get("ImageOrientationPatient")
+    along = 0.0
+    if position is not None and orientation is not None and len(orientation) == 6:
+        row, col = [float(v) for v in orientation[:3]], [float(v) for v in orientation[3:]]
+        normal = (
+            row[1] * col[2] - row[2] * col[1],
+            row[2] * col[0] - row[0] * col[2],
+            row[0] * col[1] - row[1] * col[0],
+        )
+        along = sum(float(p) * n for p, n in zip(position, normal, strict=True))
+    return (along, instance.instance_number, instance.sop_instance_uid)
+
+
+def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:
+    """Read the headers (no pixel data) of one indexed study; unreadable files become failures."""
+    series: list[Series] = []
+    failures: list[InputFailure] = []
+    for series_uid, paths in sorted(series_paths.items()):
+        instances: list[Instance] = []
+        for path in paths:
+            try:
+                header = pydicom.dcmread(path, stop_before_pixels=True)
+            except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
+                failures.append(InputFailure(str(path), f"unreadable DICOM header ({exc})", study_uid))
+                continue
+            instances.append(Instance(path=path, header=header))
+        if instances:
+            instances.sort(key=_sort_key)
+            series.append(Series(uid=series_uid, instances=instances))
+    return Study(uid=study_uid, series=series, failures=failures)

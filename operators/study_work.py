@@ -1,0 +1,66 @@
+"""What travels between operators for one study: the study and what each stage added to it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from operators.findings import StudyReport
+from operators.series_selection import SelectedSeries
+from operators.study import Instance, InputFailure, Study
+
+__all__ = ["SeriesImages", "KeyImage", "StudyResult", "StudyWork"]
+
+
+@dataclass
+class SeriesImages:
+    """The decoded slices of one selected series, their model input, and (after inference) the outputs."""
+
+    selected: SelectedSeries
+    instances: list[Instance]
+    pixels: list[np.ndarray]  # modality values, one 2D array per instance
+    model_input: torch.Tensor | None = None
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    decoders: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KeyImage:
+    """A picture for people (overlay burned in) and the source image it was made from."""
+
+    source: Instance
+    rgb: np.ndarray  # (H, W, 3) uint8
+    description: str
+    name: str  # file stem, e.g. "key_T1_coronal"
+
+
+@dataclass
+class StudyResult:
+    """An app's conclusion on a study: status, report for the SR, pictures, and JSON extras."""
+
+    status: str  # "ok" or "no_matching_series"
+    report: StudyReport | None
+    key_images: list[KeyImage] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # app-specific, goes into result.json
+    csv_row: dict[str, Any] = field(default_factory=dict)  # app-specific columns for results.csv
+
+
+@dataclass
+class StudyWork:
+    """One study on its way through the graph; a stage that fails sets `error` and later stages pass it on."""
+
+    study: Study
+    selected: list[SelectedSeries] = field(default_factory=list)
+    series_images: list[SeriesImages] = field(default_factory=list)
+    result: StudyResult | None = None
+    failures: list[InputFailure] = field(default_factory=list)
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def uid(self) -> str:
+        return self.study.uid
