@@ -114,6 +114,8 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         print(f"error: {exc}", file=sys.stderr)
         return 2
     options.output.mkdir(parents=True, exist_ok=True)
+    for stale in options.output.glob(".*.partial"):  # left by a run killed while writing run-level files
+        stale.unlink()
     index = index_folder(options.input)
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
@@ -127,6 +129,8 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     )
     logger.info("%s: %d studies to do, %d files unusable", app_cls.name, len(plan.todo), len(index.failures))
     if plan.todo:
+        # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
+        os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "WARN")
         app = app_cls(options, index, plan, store, ledger)
         ledger.on_study = _progress(len(plan.todo), options.progress)
         app.run()

@@ -1,0 +1,36 @@
+"""Small untrained models with the real contracts, for pipeline tests (never shipped, never called trained)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from training.classifier_cam import build_resnet_classifier
+from training.export import export_torchscript
+from training.train_classifier import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["export_fixture_classifier"]
+
+
+def export_fixture_classifier(models_dir: Path, name: str, seed: int = 0, input_size: int = 64) -> Path:
+    """A seeded random-weight ResNet18 CAM classifier exported as `name`, meta saying it is a test fixture."""
+    torch.manual_seed(seed)
+    model = build_resnet_classifier(depth=18)
+    meta = {
+        "name": name,
+        "version": "0.0.0-test",
+        "task": "classification",
+        "labels": ["no_olt", "olt"],
+        "positive_index": 1,
+        "threshold": 0.5,
+        "input_size": [input_size, input_size],
+        "channels": 3,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "intensity": "percentile",
+        "outputs": ["probabilities", "cam"],
+        "training": {"data": "TEST FIXTURE: random weights, untrained"},
+        "demo": True,
+    }
+    return export_torchscript(model, models_dir / name / f"{name}.ts", meta)
