@@ -54,7 +54,7 @@ def _read_index_tags(path: Path) -> tuple[str, str]:
         # defer_size keeps the pixel data itself on disk: only its presence is checked here.
         ds = pydicom.dcmread(path, specific_tags=_INDEX_TAGS, defer_size=1024)
     except InvalidDicomError as exc:
-        raise ValueError(f"not a DICOM file ({exc})") from exc
+        raise ValueError("not a DICOM file (no 'DICM' preamble or file meta header)") from exc
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"unreadable DICOM header ({type(exc).__name__}: {exc})") from exc
     missing = [tag for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not ds.get(tag)]

@@ -252,13 +252,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrained", help="ImageNet state-dict file for MONAI resnet50 (never downloaded)")
     parser.add_argument("--trainable-from", default="conv1", choices=[*RESNET_STAGES, "fc"])
     parser.add_argument("--aug-views", type=int, default=1)
+    parser.add_argument("--input-size", type=int, default=224, help="square input size (paper: 224)")
     parser.add_argument("--training-data", default="")
     parser.add_argument("--demo", action="store_true", help="mark the model as demo weights in its meta")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     config = TrainConfig(
         name=args.name, labels=tuple(args.labels), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        seed=args.seed, pretrained=args.pretrained, trainable_from=args.trainable_from, aug_views=args.aug_views,
+        seed=args.seed, pretrained=args.pretrained, trainable_from=args.trainable_from, aug_views=args.aug_views, input_size=args.input_size,
         training_data=args.training_data, demo=args.demo,
     )
     metrics = train_classifier(args.manifest, args.out, config)

@@ -1,0 +1,102 @@
+"""Model-input preprocessing as the model's meta specifies it, in a plain numpy reference implementation.
+
+Chain (identical in the DALI pipeline, `operators.dali_preprocess`): intensity scaling of the modality image
+to [0, 1] between its 0.5th and 99.5th percentiles (clipped), bilinear resize with pixel-centre alignment
+(torch `align_corners=False`, no antialiasing), grey replicated to `channels`, per-channel (x - mean) / std,
+NCHW float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["PreprocessSpec", "intensity_window", "resize_bilinear", "preprocess_reference", "make_preprocessor"]
+
+logger = logging.getLogger(__name__)
+
+PERCENTILES = (0.5, 99.5)
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a model expects: input size (H, W), channel count, normalisation, intensity scaling method."""
+
+    size: tuple[int, int]
+    mean: Sequence[float]
+    std: Sequence[float]
+    channels: int = 3
+    intensity: str = "percentile"
+
+    def __post_init__(self) -> None:
+        if self.intensity != "percentile":
+            raise ValueError(f"intensity scaling {self.intensity!r} is not supported (expected 'percentile')")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"mean/std need {self.channels} values, got {list(self.mean)} / {list(self.std)}")
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> PreprocessSpec:
+        """The spec a model's embedded meta.json declares."""
+        height, width = meta["input_size"]
+        return cls(
+            size=(int(height), int(width)),
+            mean=tuple(float(v) for v in meta["mean"]),
+            std=tuple(float(v) for v in meta["std"]),
+            channels=int(meta.get("channels", 3)),
+            intensity=str(meta.get("intensity", "percentile")),
+        )
+
+
+def intensity_window(image: np.ndarray) -> tuple[float, float]:
+    """The (low, high) percentiles used for scaling; high > low even for a flat image."""
+    low, high = np.percentile(image, PERCENTILES)
+    return float(low), float(max(high, low + 1e-6))
+
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights for one axis, pixel centres aligned (align_corners=False)."""
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    src = np.clip(src, 0.0, n_in - 1)
+    i0 = np.floor(src).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (src - i0).astype(np.float32)
+
+
+def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a 2D float32 image to `size` (H, W), no antialiasing."""
+    r0, r1, wr = _axis_weights(image.shape[0], size[0])
+    c0, c1, wc = _axis_weights(image.shape[1], size[1])
+    top = image[r0][:, c0] * (1 - wc) + image[r0][:, c1] * wc
+    bottom = image[r1][:, c0] * (1 - wc) + image[r1][:, c1] * wc
+    return (top * (1 - wr[:, None]) + bottom * wr[:, None]).astype(np.float32)
+
+
+def preprocess_reference(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """The reference implementation: images (2D modality values) → (N, C, H, W) float32."""
+    mean = np.asarray(spec.mean, np.float32)[:, None, None]
+    std = np.asarray(spec.std, np.float32)[:, None, None]
+    out = np.empty((len(images), spec.channels, *spec.size), np.float32)
+    for i, image in enumerate(images):
+        low, high = intensity_window(image)
+        scaled = np.clip((image.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
+        resized = resize_bilinear(scaled, spec.size)
+        out[i] = (resized[None] - mean) / std
+    return out
+
+
+def make_preprocessor(spec: PreprocessSpec, device: str = "cpu") -> Callable[[Sequence[np.ndarray]], torch.Tensor]:
+    """DALI preprocessing (GPU when device is "cuda"); the numpy reference when DALI is unavailable or off."""
+    if os.environ.get("MSK_MAPS_NO_DALI") != "1":
+        try:
+            from operators.dali_preprocess import DaliPreprocessor
+
+            return DaliPreprocessor(spec, device=device)
+        except ImportError as exc:
+            logger.warning("DALI unavailable (%s); using the numpy reference preprocessing", exc)
+    return lambda images: torch.from_numpy(preprocess_reference(images, spec)).to(device)

@@ -1,0 +1,148 @@
+"""Binary classification metrics with confidence intervals: Wilson for proportions, DeLong or a
+patient-level bootstrap for AUC and F1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+from statsmodels.stats.proportion import proportion_confint
+
+__all__ = ["wilson_interval", "delong_auc_ci", "bootstrap_ci", "binary_classification_metrics"]
+
+
+def wilson_interval(successes: int, total: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval for successes/total."""
+    low, high = proportion_confint(successes, total, alpha=alpha, method="wilson")
+    return float(low), float(high)
+
+
+def _midrank(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    ranks = np.empty(len(x), dtype=float)
+    i = 0
+    while i < len(x):
+        j = i
+        while j < len(x) and sorted_x[j] == sorted_x[i]:
+            j += 1
+        ranks[i:j] = 0.5 * (i + j - 1) + 1
+        i = j
+    out = np.empty(len(x), dtype=float)
+    out[order] = ranks
+    return out
+
+
+def delong_auc_ci(labels: np.ndarray, scores: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(AUC, low, high) with DeLong's variance (fast algorithm of Sun & Xu 2014), clipped to [0, 1]."""
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, float)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    m, n = len(pos), len(neg)
+    if m == 0 or n == 0:
+        raise ValueError(f"AUC needs both classes; got {m} positives and {n} negatives")
+    tx, ty, tz = _midrank(pos), _midrank(neg), _midrank(np.concatenate([pos, neg]))
+    auc = (tz[:m].sum() / m - (m + 1) / 2.0) / n
+    v01 = (tz[:m] - tx) / n
+    v10 = 1.0 - (tz[m:] - ty) / m
+    variance = np.var(v01, ddof=1) / m + np.var(v10, ddof=1) / n if m > 1 and n > 1 else 0.0
+    half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(max(variance, 0.0))
+    return float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half))
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray | None = None,
+    n: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval, resampling groups (patients) when given so clustered rows stay together."""
+    labels, scores = np.asarray(labels), np.asarray(scores, float)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    unique = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in unique}
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        idx = np.concatenate([members[g] for g in rng.choice(unique, size=len(unique), replace=True)])
+        if len(np.unique(labels[idx])) < 2:
+            continue
+        value = statistic(labels[idx], scores[idx])
+        if not np.isnan(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
+def _proportion(successes: int, total: int, what: str) -> dict[str, object]:
+    if total == 0:
+        return {"value": None, "ci_low": None, "ci_high": None, "reason": f"no {what}"}
+    low, high = wilson_interval(successes, total)
+    return {"value": successes / total, "ci_low": low, "ci_high": high, "successes": successes, "total": total}
+
+
+def _f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    tp = np.sum((predicted == 1) & (labels == 1))
+    denominator = 2 * tp + np.sum((predicted == 1) & (labels == 0)) + np.sum((predicted == 0) & (labels == 1))
+    return float(2 * tp / denominator) if denominator else float("nan")
+
+
+def binary_classification_metrics(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    threshold: float = 0.5,
+    groups: np.ndarray | None = None,
+    bootstrap: int = 2000,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Accuracy, precision, recall, specificity (Wilson CIs), F1 and AUC (CI methods named), confusion, ROC."""
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, float)
+    if set(np.unique(labels)) - {0, 1}:
+        raise ValueError(f"labels must be 0 or 1, got {sorted(set(np.unique(labels)))}")
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError(f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}")
+    predicted = (probabilities >= threshold).astype(int)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, predicted, labels=[0, 1]).ravel())
+    one_per_group = groups is None or len(np.unique(groups)) == len(labels)
+    result: dict[str, object] = {
+        "n": int(len(labels)),
+        "n_patients": int(len(np.unique(groups))) if groups is not None else int(len(labels)),
+        "threshold": threshold,
+        "accuracy": _proportion(tp + tn, len(labels), "rows"),
+        "precision": _proportion(tp, tp + fp, "predicted positives"),
+        "recall": _proportion(tp, tp + fn, "positives"),
+        "specificity": _proportion(tn, tn + fp, "negatives"),
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+    }
+    f1 = _f1(labels, predicted)
+    f1_ci = bootstrap_ci(lambda y, s: _f1(y, (s >= threshold).astype(int)), labels, probabilities, groups,
+                         bootstrap, seed)
+    result["f1"] = {"value": None if np.isnan(f1) else f1, "ci_low": f1_ci[0], "ci_high": f1_ci[1]}
+    methods = {k: "wilson" for k in ("accuracy", "precision", "recall", "specificity")}
+    methods["f1"] = "bootstrap percentile (patients resampled)"
+    if len(np.unique(labels)) < 2:
+        result["auc"] = {"value": None, "ci_low": None, "ci_high": None, "reason": "only one class present"}
+        methods["auc"] = "undefined"
+        result["roc"] = None
+    else:
+        if one_per_group:
+            auc, low, high = delong_auc_ci(labels, probabilities)
+            methods["auc"] = "DeLong"
+        else:
+            auc = float(roc_auc_score(labels, probabilities))
+            low, high = bootstrap_ci(lambda y, s: float(roc_auc_score(y, s)), labels, probabilities, groups,
+                                     bootstrap, seed)
+            methods["auc"] = "bootstrap percentile (patients resampled)"
+        result["auc"] = {"value": auc, "ci_low": low, "ci_high": high}
+        fpr, tpr, thresholds = roc_curve(labels, probabilities)
+        result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
+                         "thresholds": [min(float(t), 1.0) for t in thresholds]}
+    result["ci_methods"] = methods
+    return result
