@@ -13,6 +13,7 @@ from time import perf_counter
 
 from monai.deploy.core import Application
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from operators.model_store import ModelError, ModelStore
 from operators.run_ledger import RunLedger
@@ -72,8 +73,9 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
 class BatchApplication(Application):
     """An SDK Application that knows its run: options, index, plan, models and ledger, set before run()."""
 
-    name: str = "msk-maps app"
-    version: str = "0.1.0"
+    # Not `name`/`version`/`options`: those are Holoscan Application properties.
+    app_name: str = "msk-maps app"
+    app_version: str = "0.1.0"
     required_models: tuple[str, ...] = ()
 
     def __init__(
@@ -84,12 +86,12 @@ class BatchApplication(Application):
         model_store: ModelStore,
         ledger: RunLedger,
     ) -> None:
-        self.options = options
+        super().__init__([sys.executable, sys.argv[0]])
+        self.run_options = options
         self.index = index
         self.plan = plan
         self.model_store = model_store
         self.ledger = ledger
-        super().__init__([sys.executable, sys.argv[0]])
 
 
 def _progress(total: int, enabled: bool) -> Callable[[], None]:
@@ -100,7 +102,7 @@ def _progress(total: int, enabled: bool) -> Callable[[], None]:
 
 def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) -> int:
     """Index, plan, check models, run the graph over the planned studies, write run files; exit code."""
-    options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.name)
+    options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.app_name)
     start = perf_counter()
     if not options.input.exists():
         print(f"error: input {options.input} does not exist", file=sys.stderr)
@@ -120,21 +122,22 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
         output_root=options.output,
-        app=app_cls.name,
-        app_version=app_cls.version,
+        app=app_cls.app_name,
+        app_version=app_cls.app_version,
         plan=plan,
         index_failures=index.failures,
         models={m.name: {"version": m.meta["version"], "sha256": m.sha256, "path": str(m.path)}
                 for m in store.loaded()},
     )
-    logger.info("%s: %d studies to do, %d files unusable", app_cls.name, len(plan.todo), len(index.failures))
+    logger.info("%s: %d studies to do, %d files unusable", app_cls.app_name, len(plan.todo), len(index.failures))
     if plan.todo:
         # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
-        os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "WARN")
+        os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "ERROR")
         app = app_cls(options, index, plan, store, ledger)
         ledger.on_study = _progress(len(plan.todo), options.progress)
-        app.run()
+        with logging_redirect_tqdm():
+            app.run()
     summary = ledger.finalize(perf_counter() - start)
     counts = summary["counts"]
-    logger.info("%s done: %s; results in %s", app_cls.name, counts, options.output)
+    logger.info("%s done: %s; results in %s", app_cls.app_name, counts, options.output)
     return 0

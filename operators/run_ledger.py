@@ -98,7 +98,7 @@ class RunLedger:
         """Write results.csv, failures.csv and run.json; returns the run summary."""
         suffix = self.plan.shard.suffix
         rows = self._result_rows()
-        extra = sorted({key for row in rows for key in row} - set(_BASE_COLUMNS))
+        extra = list(dict.fromkeys(key for row in rows for key in row if key not in _BASE_COLUMNS))
         atomic_write_text(self.output_root / f"results{suffix}.csv", _csv_text(rows, _BASE_COLUMNS + extra))
         failures = [
             {"item": f.item, "study_instance_uid": f.study_uid, "reason": f.reason}

@@ -10,6 +10,7 @@ __all__ = ["build_secondary_capture"]
 
 # Image orientation of the source picture's rows/columns when the source has none (e.g. radiographs).
 _DEFAULT_ORIENTATION = ("L", "F")
+_AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
 
 
 def _patient_orientation(source: Dataset) -> tuple[str, str]:
@@ -22,10 +23,9 @@ def _patient_orientation(source: Dataset) -> tuple[str, str]:
     letters = []
     for vector in (orientation[:3], orientation[3:]):
         axis = int(np.argmax(np.abs(vector)))
-        positive, negative = ("L", "R"), ("P", "A"), ("H", "F")
-        pair = (positive, negative)[0] if axis == 0 else negative if axis == 1 else ("H", "F")
-        pair = ("L", "R") if axis == 0 else ("P", "A") if axis == 1 else ("H", "F")
-        letters.append(pair[0] if float(vector[axis]) > 0 else pair[1])
+        # LPS: +x points to the patient's left, +y posterior, +z head.
+        positive, negative = _AXIS_LETTERS[axis]
+        letters.append(positive if float(vector[axis]) > 0 else negative)
     return letters[0], letters[1]
 
 

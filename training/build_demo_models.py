@@ -1,10 +1,12 @@
 """`make models`: generate phantom training data and train the demo models, deterministically, on a CPU.
 
-Demo recipe (stated in each model card): ResNet50 at 224x224 with ImageNet normalisation, class-weighted
-cross-entropy, lr 1e-3, 60 epochs, patient-level 60/20/20 split (seed 0), h-flip and ±10° rotation on the
-training split only — the paper's protocol — except that, with no ImageNet weights on the machine and two
-CPU cores, the feature stages stay at their seeded initial weights (batch-norm statistics recalibrated on
-the training images) and only the final layer learns, on features computed once for a few augmented views.
+Demo recipe (stated in each model card): the paper's protocol — ResNet50 with every layer trained, ImageNet
+normalisation, class-weighted cross-entropy, lr 1e-3, patient-level 60/20/20 split (seed 0), h-flip and ±10°
+rotation on the training split only — with three deviations that a 2-core CPU and no ImageNet weights force:
+random (seeded) initialisation, 64x64 input instead of 224x224 (recorded in the model's meta, so the apps
+resize to it), and DEMO_EPOCHS epochs instead of 60 (the epoch with the lowest validation loss is kept).
+Measured alternative that failed: frozen random features with only the last layer trained reached 0.58
+accuracy on held-out phantoms; full training at 64x64 reaches >0.95.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 OLT_PATIENTS = 40
 OLT_SEED = 1234
+DEMO_EPOCHS = 12
+DEMO_INPUT_SIZE = 64
 CARD_TEMPLATE = Path(__file__).with_name("olt_model_card.md.tmpl")
 
 
@@ -45,6 +49,8 @@ def write_model_card(models_dir: Path, name: str, weighting: str, metrics: dict[
         seed=OLT_SEED,
         split=json.dumps(meta["training"]["split_images"]),
         best_epoch=meta["training"]["best_epoch"],
+        epochs=meta["training"]["epochs"],
+        size=meta["input_size"][0],
         accuracy=_fmt(metrics["accuracy"]),
         precision=_fmt(metrics["precision"]),
         recall=_fmt(metrics["recall"]),
@@ -73,8 +79,9 @@ def build_olt_models(models_dir: Path, work_dir: Path, patients: int = OLT_PATIE
         config = TrainConfig(
             name=name,
             labels=("no_olt", "olt"),
-            trainable_from="fc",
-            aug_views=2,
+            trainable_from="conv1",
+            epochs=DEMO_EPOCHS,
+            input_size=DEMO_INPUT_SIZE,
             demo=True,
             training_data=(
                 f"SYNTHETIC ONLY: {patients} ankle MRI phantom patients (python -m phantoms ankle-mri, "

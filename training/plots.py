@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,7 +31,7 @@ def plot_confusion_matrix(tn: int, fp: int, fn: int, tp: int, labels: tuple[str,
                           title: str = "") -> Path:
     """Confusion matrix with counts."""
     fig, ax = plt.subplots(figsize=(4.5, 4.0), dpi=120)
-    ConfusionMatrixDisplay([[tn, fp], [fn, tp]], display_labels=list(labels)).plot(ax=ax, colorbar=False)
+    ConfusionMatrixDisplay(np.array([[tn, fp], [fn, tp]]), display_labels=list(labels)).plot(ax=ax, colorbar=False)
     ax.set_title(title or "Confusion matrix")
     fig.tight_layout()
     fig.savefig(path)

@@ -20,8 +20,8 @@ SELECTION_RULES = Path(__file__).with_name("selection_rules.json")
 class OltMriApp(BatchApplication):
     """Classifies osteochondral lesions of the talus on ankle MRI (T1 and T2, coronal and sagittal)."""
 
-    name = "olt_mri"
-    version = "0.1.0"
+    app_name = "olt_mri"
+    app_version = "0.1.0"
     required_models = ("olt_mri_t1", "olt_mri_t2")
 
     def compose(self) -> None:
@@ -29,11 +29,11 @@ class OltMriApp(BatchApplication):
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=self.model_store, name="image_preprocessor")
         inference = TorchScriptInferenceOperator(
-            self, model_store=self.model_store, batch_size=self.options.batch_size, name="inference"
+            self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="inference"
         )
-        report = OltReportOperator(self, model_store=self.model_store, app_version=self.version, name="olt_report")
+        report = OltReportOperator(self, model_store=self.model_store, app_version=self.app_version, name="olt_report")
         writer = StudyResultWriterOperator(
-            self, output_root=self.options.output, ledger=self.ledger, name="result_writer"
+            self, output_root=self.run_options.output, ledger=self.ledger, name="result_writer"
         )
         self.add_flow(loader, selector, {(loader.OUTPUT, selector.INPUT)})
         self.add_flow(selector, preprocess, {(selector.OUTPUT, preprocess.INPUT)})

@@ -26,7 +26,7 @@ def _finding(images: SeriesImages, call: SeriesCall) -> Finding:
     laterality = str(header.get("Laterality") or header.get("ImageLaterality") or "")
     return Finding(
         tracking_id=call.rule,
-        finding_type=dicom_codes.OSTEOCHONDRAL_LESION_OF_TALUS,
+        finding_type=dicom_codes.LESION,
         present=call.present,
         probability=call.probability,
         finding_site=dicom_codes.TALUS,
