@@ -11,7 +11,13 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_dicom", "atomic_write"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_write_dicom",
+    "atomic_write",
+]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

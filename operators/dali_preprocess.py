@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 class DaliPreprocessor:
     """Scale, resize, replicate and normalise a batch of 2D images with one DALI pipeline built once."""
 
-    def __init__(self, spec: PreprocessSpec, device: str = "cpu", batch_size: int = 32, num_threads: int = 2) -> None:
+    def __init__(
+        self, spec: PreprocessSpec, device: str = "cpu", batch_size: int = 32, num_threads: int = 2
+    ) -> None:
         self.spec = spec
         self.device = device
         self.batch_size = batch_size
@@ -29,8 +31,14 @@ class DaliPreprocessor:
         spec, gpu = self.spec, self.device == "cuda"
 
         # Synchronous, no prefetch: batches are fed one at a time from the operator.
-        @pipeline_def(batch_size=self.batch_size, num_threads=num_threads, device_id=0 if gpu else None,
-                      prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
+        @pipeline_def(
+            batch_size=self.batch_size,
+            num_threads=num_threads,
+            device_id=0 if gpu else None,
+            prefetch_queue_depth=1,
+            exec_async=False,
+            exec_pipelined=False,
+        )
         def pipeline():
             image = fn.external_source(name="image", dtype=types.FLOAT, ndim=3, layout="HWC")
             low = fn.external_source(name="low", dtype=types.FLOAT, ndim=0)
@@ -38,11 +46,17 @@ class DaliPreprocessor:
             if gpu:
                 image = image.gpu()
             scaled = math.clamp((image - low) * scale, 0.0, 1.0)
-            resized = fn.resize(scaled, size=list(spec.size), interp_type=types.INTERP_LINEAR, antialias=False,
-                                dtype=types.FLOAT)
+            resized = fn.resize(
+                scaled,
+                size=list(spec.size),
+                interp_type=types.INTERP_LINEAR,
+                antialias=False,
+                dtype=types.FLOAT,
+            )
             channels = fn.cat(*([resized] * spec.channels), axis=2) if spec.channels > 1 else resized
-            return fn.crop_mirror_normalize(channels, mean=list(spec.mean), std=list(spec.std),
-                                            output_layout="CHW", dtype=types.FLOAT)
+            return fn.crop_mirror_normalize(
+                channels, mean=list(spec.mean), std=list(spec.std), output_layout="CHW", dtype=types.FLOAT
+            )
 
         pipe = pipeline()
         pipe.build()

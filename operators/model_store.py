@@ -25,7 +25,7 @@ class ModelError(RuntimeError):
 
 
 def pick_device(requested: str | None = None) -> str:
-    """"cuda" when asked for (or MSK_MAPS_DEVICE says so) and available, else "cpu"."""
+    """ "cuda" when asked for (or MSK_MAPS_DEVICE says so) and available, else "cpu"."""
     wanted = (requested or os.environ.get("MSK_MAPS_DEVICE") or "auto").lower()
     if wanted in ("auto", "cuda") and torch.cuda.is_available():
         return "cuda"

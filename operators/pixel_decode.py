@@ -96,12 +96,22 @@ def _build_dali_decoder(dtype_name: str, device: str):
 
     dali_dtype = types.UINT16 if dtype_name == "uint16" else types.UINT8
 
-    @pipeline_def(batch_size=1, num_threads=1, device_id=0 if device == "cuda" else None,
-                  prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
+    @pipeline_def(
+        batch_size=1,
+        num_threads=1,
+        device_id=0 if device == "cuda" else None,
+        prefetch_queue_depth=1,
+        exec_async=False,
+        exec_pipelined=False,
+    )
     def pipeline():
         encoded = fn.external_source(name="encoded", dtype=types.UINT8, ndim=1)
-        return fn.decoders.image(encoded, device="mixed" if device == "cuda" else "cpu",
-                                 output_type=types.ANY_DATA, dtype=dali_dtype)
+        return fn.decoders.image(
+            encoded,
+            device="mixed" if device == "cuda" else "cpu",
+            output_type=types.ANY_DATA,
+            dtype=dali_dtype,
+        )
 
     pipe = pipeline()
     pipe.build()
@@ -141,7 +151,9 @@ def decode_stored(ds: Dataset, *, prefer: str = "dali", device: str = "cpu") -> 
     use_dali = use_dali and os.environ.get("MSK_MAPS_NO_DALI") != "1"
     if use_dali:
         try:
-            frame = next(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1)))
+            frame = next(
+                generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
+            )
             return _decode_dali(frame, ds, device), f"dali-{'gpu' if device == 'cuda' else 'cpu'}"
         except (PixelDataError, ImportError, StopIteration, ValueError) as exc:
             logger.info("DALI could not decode %s (%s); using pydicom", ds.get("SOPInstanceUID", "?"), exc)

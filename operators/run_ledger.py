@@ -24,7 +24,15 @@ __all__ = ["RunLedger", "package_versions"]
 
 logger = logging.getLogger(__name__)
 
-_VERSIONED = ("monai-deploy-app-sdk", "holoscan-cu13", "torch", "monai", "highdicom", "pydicom", "nvidia-dali-cuda130")
+_VERSIONED = (
+    "monai-deploy-app-sdk",
+    "holoscan-cu13",
+    "torch",
+    "monai",
+    "highdicom",
+    "pydicom",
+    "nvidia-dali-cuda130",
+)
 _BASE_COLUMNS = ["study_instance_uid", "status", "summary"]
 
 
@@ -90,8 +98,13 @@ class RunLedger:
             if not path.is_file():
                 continue
             result = json.loads(path.read_text(encoding="utf-8"))
-            rows.append({"study_instance_uid": uid, **result.get("csv_row", {}), **{
-                "status": result["status"], "summary": result.get("summary", "")}})
+            rows.append(
+                {
+                    "study_instance_uid": uid,
+                    **result.get("csv_row", {}),
+                    **{"status": result["status"], "summary": result.get("summary", "")},
+                }
+            )
         return rows
 
     def finalize(self, wall_seconds: float) -> dict[str, Any]:

@@ -38,7 +38,7 @@ _LOCALIZER = re.compile(r"LOC|SCOUT|SURVEY|PLAN", re.I)
 
 
 def imaging_plane(header: Dataset) -> str:
-    """"axial", "coronal", "sagittal" from ImageOrientationPatient; "oblique" or "unknown" otherwise."""
+    """ "axial", "coronal", "sagittal" from ImageOrientationPatient; "oblique" or "unknown" otherwise."""
     orientation = header.get("ImageOrientationPatient")
     if orientation is None or len(orientation) != 6:
         return "unknown"
@@ -51,7 +51,7 @@ def imaging_plane(header: Dataset) -> str:
 
 
 def mr_weighting(header: Dataset) -> str:
-    """"T1", "T2", "PD" from SeriesDescription, else from RepetitionTime/EchoTime; "unknown" if neither says."""
+    """ "T1", "T2", "PD" from SeriesDescription, else from RepetitionTime/EchoTime; "unknown" if neither says."""
     description = f"{header.get('SeriesDescription', '')} {header.get('ProtocolName', '')}"
     for weighting, pattern in _WEIGHTING_PATTERNS:
         if pattern.search(description):
@@ -99,7 +99,9 @@ class SelectionRule:
 
     def matches(self, series: Series, derived: dict[str, Any]) -> bool:
         """Whether every condition holds for this series."""
-        return all(_condition_holds(key, expected, series, derived) for key, expected in self.conditions.items())
+        return all(
+            _condition_holds(key, expected, series, derived) for key, expected in self.conditions.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ class SelectionRules:
         try:
             rules = [SelectionRule(r["name"], r["model"], dict(r["conditions"])) for r in spec["rules"]]
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"Selection rules in {path} need name, model and conditions per rule: {exc}") from exc
+            raise ValueError(
+                f"Selection rules in {path} need name, model and conditions per rule: {exc}"
+            ) from exc
         if not rules:
             raise ValueError(f"Selection rules in {path} define no rule")
         return cls(rules=rules)

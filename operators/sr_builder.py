@@ -43,21 +43,36 @@ def _algorithm(report: StudyReport) -> hd.sr.AlgorithmIdentification:
 def _measurements(finding: Finding, algorithm: hd.sr.AlgorithmIdentification) -> list[hd.sr.Measurement]:
     measurements = []
     if finding.probability is not None:
-        measurements.append(hd.sr.Measurement(
-            name=coded(dicom_codes.PROBABILITY), value=float(finding.probability),
-            unit=coded(dicom_codes.NO_UNITS), algorithm_id=algorithm,
-        ))
+        measurements.append(
+            hd.sr.Measurement(
+                name=coded(dicom_codes.PROBABILITY),
+                value=float(finding.probability),
+                unit=coded(dicom_codes.NO_UNITS),
+                algorithm_id=algorithm,
+            )
+        )
     if finding.classification is not None and finding.classification_probability is not None:
-        measurements.append(hd.sr.Measurement(
-            name=CodedConcept(dicom_codes.PROBABILITY.value, dicom_codes.PROBABILITY.scheme,
-                              f"Probability of {finding.classification.meaning}"[:64]),
-            value=float(finding.classification_probability), unit=coded(dicom_codes.NO_UNITS),
-            algorithm_id=algorithm,
-        ))
+        measurements.append(
+            hd.sr.Measurement(
+                name=CodedConcept(
+                    dicom_codes.PROBABILITY.value,
+                    dicom_codes.PROBABILITY.scheme,
+                    f"Probability of {finding.classification.meaning}"[:64],
+                ),
+                value=float(finding.classification_probability),
+                unit=coded(dicom_codes.NO_UNITS),
+                algorithm_id=algorithm,
+            )
+        )
     for item in finding.measurements:
-        measurements.append(hd.sr.Measurement(
-            name=coded(item.name), value=float(item.value), unit=coded(item.unit), algorithm_id=algorithm,
-        ))
+        measurements.append(
+            hd.sr.Measurement(
+                name=coded(item.name),
+                value=float(item.value),
+                unit=coded(item.unit),
+                algorithm_id=algorithm,
+            )
+        )
     return measurements
 
 
@@ -65,8 +80,9 @@ def _evaluations(finding: Finding) -> list[hd.sr.QualitativeEvaluation]:
     presence = dicom_codes.PRESENT if finding.present else dicom_codes.ABSENT
     evaluations = [hd.sr.QualitativeEvaluation(name=coded(finding.finding_type), value=coded(presence))]
     if finding.classification is not None:
-        evaluations.append(hd.sr.QualitativeEvaluation(
-            name=coded(dicom_codes.FINDING), value=coded(finding.classification)))
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(name=coded(dicom_codes.FINDING), value=coded(finding.classification))
+        )
     return evaluations
 
 
@@ -87,8 +103,9 @@ def _group(finding: Finding, report_uid: str, algorithm: hd.sr.AlgorithmIdentifi
         qualitative_evaluations=_evaluations(finding),
     )
     if finding.region is not None:
-        source = next(ds for ds in finding.source_images
-                      if ds.SOPInstanceUID == finding.region.source_sop_instance_uid)
+        source = next(
+            ds for ds in finding.source_images if ds.SOPInstanceUID == finding.region.source_sop_instance_uid
+        )
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues[finding.region.graphic_type],
             graphic_data=np.asarray(finding.region.points, dtype=float),

@@ -70,7 +70,11 @@ class StudyResultWriterOperator(StudyStageOperator):
     def _write_dicom(self, work: StudyWork, result: StudyResult, out_dir: Path) -> list[str]:
         report = result.report
         version = f"{self._ledger.app}-{report.algorithm.version}"
-        source = (report.findings[0].source_images or [work.study.first])[0] if report.findings else work.study.first
+        source = (
+            (report.findings[0].source_images or [work.study.first])[0]
+            if report.findings
+            else work.study.first
+        )
         sr = build_measurement_report(
             report,
             source,

@@ -11,7 +11,7 @@ import torch
 
 from operators.findings import StudyReport
 from operators.series_selection import SelectedSeries
-from operators.study import Instance, InputFailure, Study
+from operators.study import InputFailure, Instance, Study
 
 __all__ = ["SeriesImages", "KeyImage", "StudyResult", "StudyWork"]
 

@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the subcommand and write the phantoms."""
     parser = argparse.ArgumentParser(prog="python -m phantoms", description="Synthetic DICOM studies")
     kinds = parser.add_subparsers(dest="kind", required=True)
-    ankle = kinds.add_parser("ankle-mri", help="ankle MRI studies, some with an osteochondral lesion of the talus")
+    ankle = kinds.add_parser(
+        "ankle-mri", help="ankle MRI studies, some with an osteochondral lesion of the talus"
+    )
     ankle.add_argument("--out", type=Path, required=True)
     ankle.add_argument("--patients", type=int, default=6)
     ankle.add_argument("--seed", type=int, default=0)

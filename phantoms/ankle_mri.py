@@ -76,7 +76,9 @@ class Anatomy:
     shift: tuple[float, float, float]
 
 
-def _ellipsoid(p: np.ndarray, center: tuple[float, float, float], axes: tuple[float, float, float]) -> np.ndarray:
+def _ellipsoid(
+    p: np.ndarray, center: tuple[float, float, float], axes: tuple[float, float, float]
+) -> np.ndarray:
     """Normalised radius: < 1 inside the ellipsoid."""
     q = sum(((p[..., i] - center[i]) / axes[i]) ** 2 for i in range(3))
     return np.sqrt(q)
@@ -140,20 +142,26 @@ def _anatomy(rng: np.random.Generator, lesion: bool, laterality: str) -> Anatomy
     return Anatomy(talus, 12.5 + rng.normal(0, 0.8), fibula, center, radius, shift)
 
 
-def _slice_points(spec: SeriesSpec, k: int, pixel_mm: float, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _slice_points(
+    spec: SeriesSpec, k: int, pixel_mm: float, origin: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(pixel centres (rows, cols, 3), ImagePositionPatient) of slice k."""
     o = np.asarray(ORIENTATION[spec.plane])
     row_dir, col_dir = o[:3], o[3:]
     normal = np.cross(row_dir, col_dir)
     rows, cols = spec.matrix
     offset = (k - (spec.slices - 1) / 2.0) * spec.spacing_mm
-    corner = origin + offset * normal - row_dir * pixel_mm * (cols - 1) / 2 - col_dir * pixel_mm * (rows - 1) / 2
+    corner = (
+        origin + offset * normal - row_dir * pixel_mm * (cols - 1) / 2 - col_dir * pixel_mm * (rows - 1) / 2
+    )
     r, c = np.mgrid[0:rows, 0:cols].astype(float)
     points = corner + c[..., None] * pixel_mm * row_dir + r[..., None] * pixel_mm * col_dir
     return points, corner
 
 
-def _render(labels: np.ndarray, contrast: str, rng: np.random.Generator, gain: float, noise: float) -> np.ndarray:
+def _render(
+    labels: np.ndarray, contrast: str, rng: np.random.Generator, gain: float, noise: float
+) -> np.ndarray:
     table = np.asarray(CONTRAST[contrast], float)
     signal = table[labels] * gain
     rows, cols = labels.shape
@@ -165,12 +173,17 @@ def _render(labels: np.ndarray, contrast: str, rng: np.random.Generator, gain: f
 
 
 def _series_list(rng: np.random.Generator, include_t2: bool, include_t1: bool) -> list[SeriesSpec]:
-    specs = [SeriesSpec("other", "T1", "coronal", 1, slices=3, matrix=(128, 128), spacing_mm=20.0, localizer=True)]
+    specs = [
+        SeriesSpec("other", "T1", "coronal", 1, slices=3, matrix=(128, 128), spacing_mm=20.0, localizer=True)
+    ]
     if include_t1:
         specs += [SeriesSpec("T1", "T1", "coronal", 3), SeriesSpec("T1", "T1", "sagittal", 4)]
     if include_t2:
         bits = int(rng.choice([12, 16]))
-        specs += [SeriesSpec("T2", "T2", "coronal", 5, bits_stored=bits), SeriesSpec("T2", "T2FS", "sagittal", 6)]
+        specs += [
+            SeriesSpec("T2", "T2", "coronal", 5, bits_stored=bits),
+            SeriesSpec("T2", "T2FS", "sagittal", 6),
+        ]
     specs += [
         SeriesSpec("PD", "PDFS", "sagittal", 7, matrix=(160, 160)),
         SeriesSpec("T1", "T1", "axial", 8, slices=10),
@@ -198,7 +211,9 @@ def write_ankle_mri_study(
         birth_date=f"19{rng.integers(50, 99)}0{rng.integers(1, 9)}1{rng.integers(0, 9)}",
         sex=str(rng.choice(["F", "M"])),
         study_uid=phantom_uid(seed, patient_id, "study"),
-        accession=f"ACC{abs(hash((seed, patient_id))) % 10**8:08d}" if False else f"ACC{rng.integers(10**7, 10**8)}",
+        accession=f"ACC{abs(hash((seed, patient_id))) % 10**8:08d}"
+        if False
+        else f"ACC{rng.integers(10**7, 10**8)}",
         frame_of_reference_uid=phantom_uid(seed, patient_id, "for"),
     )
     specs = _series_list(rng, include_t2, include_t1)
@@ -209,16 +224,27 @@ def write_ankle_mri_study(
     truth_series = []
     for spec in specs:
         truth_series.append(
-            _write_series(out_dir / patient_id, patient, spec, anatomy, rng, seed, laterality, gain, noise,
-                          field_strength)
+            _write_series(
+                out_dir / patient_id,
+                patient,
+                spec,
+                anatomy,
+                rng,
+                seed,
+                laterality,
+                gain,
+                noise,
+                field_strength,
+            )
         )
     truth = {
         "patient_id": patient_id,
         "study_instance_uid": patient.study_uid,
         "lesion": bool(has_lesion),
         "laterality": laterality,
-        "lesion_center_mm": None if anatomy.lesion_center is None else [
-            round(c + s, 3) for c, s in zip(anatomy.lesion_center, anatomy.shift, strict=True)],
+        "lesion_center_mm": None
+        if anatomy.lesion_center is None
+        else [round(c + s, 3) for c, s in zip(anatomy.lesion_center, anatomy.shift, strict=True)],
         "lesion_radius_mm": round(anatomy.lesion_radius, 3),
         "series": truth_series,
     }
@@ -227,8 +253,16 @@ def write_ankle_mri_study(
 
 
 def _write_series(
-    folder: Path, patient: PatientInfo, spec: SeriesSpec, anatomy: Anatomy, rng: np.random.Generator, seed: int,
-    laterality: str, gain: float, noise: float, field_strength: float,
+    folder: Path,
+    patient: PatientInfo,
+    spec: SeriesSpec,
+    anatomy: Anatomy,
+    rng: np.random.Generator,
+    seed: int,
+    laterality: str,
+    gain: float,
+    noise: float,
+    field_strength: float,
 ) -> dict[str, Any]:
     key = (spec.weighting if spec.weighting != "other" else "T1", spec.plane)
     description = "LOCALIZER" if spec.localizer else str(rng.choice(DESCRIPTIONS[key]))
@@ -250,12 +284,19 @@ def _write_series(
         number = k + 1
         if np.any(labels == TISSUES.index("lesion")):
             lesion_slices.append(number)
-        talus_area = np.count_nonzero(_ellipsoid(points - np.asarray(anatomy.shift), (0.0, 0.0, 0.0), anatomy.talus) < 1.0)
+        talus_area = np.count_nonzero(
+            _ellipsoid(points - np.asarray(anatomy.shift), (0.0, 0.0, 0.0), anatomy.talus) < 1.0
+        )
         if not spec.localizer and talus_area * pixel_mm**2 > 120.0:  # the slice cuts the talus, not grazes it
             talus_slices.append(number)
         ds = new_dataset(
-            MRImageStorage, phantom_uid(seed, patient.patient_id, spec.number, number), patient,
-            modality="MR", series_uid=series_uid, series_number=spec.number, series_description=description,
+            MRImageStorage,
+            phantom_uid(seed, patient.patient_id, spec.number, number),
+            patient,
+            modality="MR",
+            series_uid=series_uid,
+            series_number=spec.number,
+            series_description=description,
             instance_number=number,
         )
         ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER" if spec.localizer else "M", "NORM"]
@@ -273,7 +314,9 @@ def _write_series(
         ds.SpacingBetweenSlices = spec.spacing_mm
         ds.ImageOrientationPatient = [float(v) for v in ORIENTATION[plane]]
         ds.ImagePositionPatient = [round(float(v), 4) for v in position]
-        ds.SliceLocation = round(float(np.dot(position, np.cross(ORIENTATION[plane][:3], ORIENTATION[plane][3:]))), 4)
+        ds.SliceLocation = round(
+            float(np.dot(position, np.cross(ORIENTATION[plane][:3], ORIENTATION[plane][3:]))), 4
+        )
         ds.PixelSpacing = [pixel_mm, pixel_mm]
         set_pixels(ds, image.astype(np.uint16), spec.bits_stored)
         write_dataset(ds, series_folder / f"{number:04d}.dcm")
@@ -290,7 +333,11 @@ def _write_series(
 
 
 def generate_ankle_mri_dataset(
-    out_dir: Path, patients: int, seed: int, lesion_fraction: float = 0.5, include_t2: bool = True,
+    out_dir: Path,
+    patients: int,
+    seed: int,
+    lesion_fraction: float = 0.5,
+    include_t2: bool = True,
     prefix: str = "OLT",
 ) -> list[dict[str, Any]]:
     """Write `patients` studies (a seeded `lesion_fraction` of them with a lesion); returns ground truths."""
@@ -300,7 +347,10 @@ def generate_ankle_mri_dataset(
     lesion_flags[rng.permutation(patients)[:n_lesion]] = True
     truths = []
     for i in range(patients):
-        truths.append(write_ankle_mri_study(Path(out_dir), f"{prefix}{i + 1:04d}", seed, bool(lesion_flags[i]),
-                                            include_t2=include_t2))
+        truths.append(
+            write_ankle_mri_study(
+                Path(out_dir), f"{prefix}{i + 1:04d}", seed, bool(lesion_flags[i]), include_t2=include_t2
+            )
+        )
     logger.info("Wrote %d ankle MRI phantom studies (%d with OLT) to %s", patients, n_lesion, out_dir)
     return truths

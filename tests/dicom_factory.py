@@ -39,7 +39,12 @@ def mr_slice(
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = MRImageStorage
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", patient_id, "19800101", "O"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = (
+        "Test^Phantom",
+        patient_id,
+        "19800101",
+        "O",
+    )
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20260101", "120000", "A1", "1"
     ds.ReferringPhysicianName = ""

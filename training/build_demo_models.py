@@ -39,7 +39,9 @@ def _fmt(metric: dict[str, Any]) -> str:
     return f"{metric['value']:.3f} (95% CI {metric['ci_low']:.3f}–{metric['ci_high']:.3f})"
 
 
-def write_model_card(models_dir: Path, name: str, weighting: str, metrics: dict[str, Any], meta: dict[str, Any]) -> Path:
+def write_model_card(
+    models_dir: Path, name: str, weighting: str, metrics: dict[str, Any], meta: dict[str, Any]
+) -> Path:
     """models/<name>/MODEL_CARD.md from the template, with the measured test metrics."""
     card = Template(CARD_TEMPLATE.read_text(encoding="utf-8")).substitute(
         name=name,
@@ -98,7 +100,9 @@ def build_olt_models(models_dir: Path, work_dir: Path, patients: int = OLT_PATIE
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: python -m training.build_demo_models --models-dir models --work build/demo-training."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--work", type=Path, default=Path("build/demo-training"))
     parser.add_argument("--olt-patients", type=int, default=OLT_PATIENTS)

@@ -49,8 +49,13 @@ def _fmt(metric: dict[str, Any]) -> str:
 
 
 def evaluate_predictions_csv(
-    csv_path: Path, out_dir: Path, threshold: float = 0.5, title: str | None = None, bootstrap: int = 2000,
-    seed: int = 0, class_names: tuple[str, str] = ("negative", "positive"),
+    csv_path: Path,
+    out_dir: Path,
+    threshold: float = 0.5,
+    title: str | None = None,
+    bootstrap: int = 2000,
+    seed: int = 0,
+    class_names: tuple[str, str] = ("negative", "positive"),
 ) -> dict[str, Any]:
     """Compute the metrics of a predictions CSV and write metrics.json, roc.png, confusion_matrix.png."""
     patients, labels, probabilities = read_predictions(csv_path)
@@ -60,16 +65,21 @@ def evaluate_predictions_csv(
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     if metrics["roc"] is not None:
         auc = metrics["auc"]
-        plot_roc(metrics["roc"]["fpr"], metrics["roc"]["tpr"], f"AUC {_fmt(auc)}", out_dir / "roc.png", title or "")
+        plot_roc(
+            metrics["roc"]["fpr"], metrics["roc"]["tpr"], f"AUC {_fmt(auc)}", out_dir / "roc.png", title or ""
+        )
     cm = metrics["confusion_matrix"]
-    plot_confusion_matrix(cm["tn"], cm["fp"], cm["fn"], cm["tp"], class_names, out_dir / "confusion_matrix.png",
-                          title or "")
+    plot_confusion_matrix(
+        cm["tn"], cm["fp"], cm["fn"], cm["tp"], class_names, out_dir / "confusion_matrix.png", title or ""
+    )
     return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, evaluate, print a short table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.5)
@@ -77,8 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    metrics = evaluate_predictions_csv(args.predictions, args.out, args.threshold, args.title, args.bootstrap,
-                                       args.seed)
+    metrics = evaluate_predictions_csv(
+        args.predictions, args.out, args.threshold, args.title, args.bootstrap, args.seed
+    )
     for name in ("accuracy", "precision", "recall", "specificity", "f1", "auc"):
         print(f"{name:12s} {_fmt(metrics[name])}  ({metrics['ci_methods'][name]})")
     print(f"confusion    {metrics['confusion_matrix']}  -> {args.out / 'metrics.json'}")

@@ -84,7 +84,13 @@ def _proportion(successes: int, total: int, what: str) -> dict[str, object]:
     if total == 0:
         return {"value": None, "ci_low": None, "ci_high": None, "reason": f"no {what}"}
     low, high = wilson_interval(successes, total)
-    return {"value": successes / total, "ci_low": low, "ci_high": high, "successes": successes, "total": total}
+    return {
+        "value": successes / total,
+        "ci_low": low,
+        "ci_high": high,
+        "successes": successes,
+        "total": total,
+    }
 
 
 def _f1(labels: np.ndarray, predicted: np.ndarray) -> float:
@@ -107,7 +113,9 @@ def binary_classification_metrics(
     if set(np.unique(labels)) - {0, 1}:
         raise ValueError(f"labels must be 0 or 1, got {sorted(set(np.unique(labels)))}")
     if probabilities.min() < 0 or probabilities.max() > 1:
-        raise ValueError(f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}")
+        raise ValueError(
+            f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}"
+        )
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, predicted, labels=[0, 1]).ravel())
     one_per_group = groups is None or len(np.unique(groups)) == len(labels)
@@ -122,8 +130,9 @@ def binary_classification_metrics(
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
     }
     f1 = _f1(labels, predicted)
-    f1_ci = bootstrap_ci(lambda y, s: _f1(y, (s >= threshold).astype(int)), labels, probabilities, groups,
-                         bootstrap, seed)
+    f1_ci = bootstrap_ci(
+        lambda y, s: _f1(y, (s >= threshold).astype(int)), labels, probabilities, groups, bootstrap, seed
+    )
     result["f1"] = {"value": None if np.isnan(f1) else f1, "ci_low": f1_ci[0], "ci_high": f1_ci[1]}
     methods = {k: "wilson" for k in ("accuracy", "precision", "recall", "specificity")}
     methods["f1"] = "bootstrap percentile (patients resampled)"
@@ -137,12 +146,16 @@ def binary_classification_metrics(
             methods["auc"] = "DeLong"
         else:
             auc = float(roc_auc_score(labels, probabilities))
-            low, high = bootstrap_ci(lambda y, s: float(roc_auc_score(y, s)), labels, probabilities, groups,
-                                     bootstrap, seed)
+            low, high = bootstrap_ci(
+                lambda y, s: float(roc_auc_score(y, s)), labels, probabilities, groups, bootstrap, seed
+            )
             methods["auc"] = "bootstrap percentile (patients resampled)"
         result["auc"] = {"value": auc, "ci_low": low, "ci_high": high}
         fpr, tpr, thresholds = roc_curve(labels, probabilities)
-        result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
-                         "thresholds": [min(float(t), 1.0) for t in thresholds]}
+        result["roc"] = {
+            "fpr": fpr.tolist(),
+            "tpr": tpr.tolist(),
+            "thresholds": [min(float(t), 1.0) for t in thresholds],
+        }
     result["ci_methods"] = methods
     return result

@@ -13,7 +13,9 @@ __all__ = ["olt_manifest_rows", "write_manifest"]
 _PLANES = ("coronal", "sagittal")
 
 
-def olt_manifest_rows(dataset_dir: Path, ground_truths: list[dict[str, Any]], weighting: str) -> list[dict[str, str]]:
+def olt_manifest_rows(
+    dataset_dir: Path, ground_truths: list[dict[str, Any]], weighting: str
+) -> list[dict[str, str]]:
     """One row per talar-dome slice of the `weighting` coronal/sagittal series of every phantom patient.
 
     Label 1 for slices that show the lesion, 0 for talar slices of lesion-free patients. Talar slices of a
@@ -24,9 +26,7 @@ def olt_manifest_rows(dataset_dir: Path, ground_truths: list[dict[str, Any]], we
     for truth in ground_truths:
         index = index_folder(Path(dataset_dir) / truth["patient_id"])
         study = load_study(truth["study_instance_uid"], index.studies[truth["study_instance_uid"]])
-        paths = {
-            (s.uid, inst.instance_number): inst.path for s in study.series for inst in s.instances
-        }
+        paths = {(s.uid, inst.instance_number): inst.path for s in study.series for inst in s.instances}
         for series in truth["series"]:
             if series["weighting"] != weighting or series["plane"] not in _PLANES:
                 continue
@@ -36,8 +36,13 @@ def olt_manifest_rows(dataset_dir: Path, ground_truths: list[dict[str, Any]], we
                     continue
                 path = paths.get((series["series_instance_uid"], number))
                 if path is not None:
-                    rows.append({"path": str(path), "patient_id": truth["patient_id"],
-                                 "label": "1" if number in lesion_slices else "0"})
+                    rows.append(
+                        {
+                            "path": str(path),
+                            "patient_id": truth["patient_id"],
+                            "label": "1" if number in lesion_slices else "0",
+                        }
+                    )
     return rows
 
 

@@ -27,11 +27,14 @@ def plot_roc(fpr: list[float], tpr: list[float], auc_text: str, path: Path, titl
     return path
 
 
-def plot_confusion_matrix(tn: int, fp: int, fn: int, tp: int, labels: tuple[str, str], path: Path,
-                          title: str = "") -> Path:
+def plot_confusion_matrix(
+    tn: int, fp: int, fn: int, tp: int, labels: tuple[str, str], path: Path, title: str = ""
+) -> Path:
     """Confusion matrix with counts."""
     fig, ax = plt.subplots(figsize=(4.5, 4.0), dpi=120)
-    ConfusionMatrixDisplay(np.array([[tn, fp], [fn, tp]]), display_labels=list(labels)).plot(ax=ax, colorbar=False)
+    ConfusionMatrixDisplay(np.array([[tn, fp], [fn, tp]]), display_labels=list(labels)).plot(
+        ax=ax, colorbar=False
+    )
     ax.set_title(title or "Confusion matrix")
     fig.tight_layout()
     fig.savefig(path)

@@ -131,12 +131,18 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
     rows = read_manifest(manifest)
     subsets = patient_split([r["patient_id"] for r in rows], seed=config.seed)
     spec = PreprocessSpec(
-        size=(config.input_size, config.input_size), mean=IMAGENET_MEAN, std=IMAGENET_STD, channels=3,
+        size=(config.input_size, config.input_size),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        channels=3,
         intensity="percentile",
     )
     images = _load_images(rows, spec)
     labels = torch.tensor([int(r["label"]) for r in rows])
-    idx = {name: [i for i, r in enumerate(rows) if subsets[r["patient_id"]] == name] for name in ("train", "val", "test")}
+    idx = {
+        name: [i for i, r in enumerate(rows) if subsets[r["patient_id"]] == name]
+        for name in ("train", "val", "test")
+    }
     logger.info("Split (images): %s", {k: len(v) for k, v in idx.items()})
 
     model = build_resnet_classifier(50, num_classes=2, pretrained=config.pretrained)
@@ -183,13 +189,15 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
             loss = loss_fn(head_logits(inputs), train_y[batch])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         trainable.eval()
         with torch.no_grad():
             val_logits = head_logits(val_x)
             val_loss = float(loss_fn(val_logits, labels[idx["val"]]))
             val_acc = float((val_logits.argmax(1) == labels[idx["val"]]).float().mean())
-        history.append({"epoch": epoch + 1, "train_loss": total / len(order), "val_loss": val_loss, "val_acc": val_acc})
+        history.append(
+            {"epoch": epoch + 1, "train_loss": total / len(order), "val_loss": val_loss, "val_acc": val_acc}
+        )
         if val_loss < best[0]:
             state = {k: v.clone() for k, v in model.state_dict().items()}
             best = (val_loss, epoch + 1, state)
@@ -204,7 +212,9 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
         writer.writerow(["patient_id", "label", "probability", "path"])
         for i, p in zip(idx["test"], test_prob, strict=True):
             writer.writerow([rows[i]["patient_id"], rows[i]["label"], f"{p:.6f}", rows[i]["path"]])
-    metrics = evaluate_predictions_csv(predictions, out_dir / "evaluation", title=f"{config.name} (test split)")
+    metrics = evaluate_predictions_csv(
+        predictions, out_dir / "evaluation", title=f"{config.name} (test split)"
+    )
     (out_dir / "evaluation" / "history.json").write_text(json.dumps(history, indent=1))
     meta = {
         "name": config.name,
@@ -231,7 +241,9 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
             "seed": config.seed,
             "split_images": {k: len(v) for k, v in idx.items()},
         },
-        "test_metrics": {k: metrics[k]["value"] for k in ("accuracy", "auc", "precision", "recall", "specificity")},
+        "test_metrics": {
+            k: metrics[k]["value"] for k in ("accuracy", "auc", "precision", "recall", "specificity")
+        },
         "demo": config.demo,
     }
     export_torchscript(model, out_dir / f"{config.name}.ts", meta)
@@ -240,7 +252,9 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: python -m training.train_classifier --manifest CSV --out DIR --name NAME [...]."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--manifest", type=Path, required=True, help="CSV with path,patient_id,label")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", required=True)
@@ -258,9 +272,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     config = TrainConfig(
-        name=args.name, labels=tuple(args.labels), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        seed=args.seed, pretrained=args.pretrained, trainable_from=args.trainable_from, aug_views=args.aug_views, input_size=args.input_size,
-        training_data=args.training_data, demo=args.demo,
+        name=args.name,
+        labels=tuple(args.labels),
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        pretrained=args.pretrained,
+        trainable_from=args.trainable_from,
+        aug_views=args.aug_views,
+        input_size=args.input_size,
+        training_data=args.training_data,
+        demo=args.demo,
     )
     metrics = train_classifier(args.manifest, args.out, config)
     print(json.dumps({k: metrics[k] for k in ("accuracy", "auc")}, indent=1))

@@ -46,7 +46,9 @@ def call_series(rule: str, slice_probabilities: np.ndarray, threshold: float) ->
     """Max-over-slices call for one series."""
     probabilities = np.asarray(slice_probabilities, dtype=float)
     if probabilities.ndim != 1 or probabilities.size == 0:
-        raise ValueError(f"need a non-empty 1-D array of slice probabilities, got shape {probabilities.shape}")
+        raise ValueError(
+            f"need a non-empty 1-D array of slice probabilities, got shape {probabilities.shape}"
+        )
     key = int(np.argmax(probabilities))
     top = float(probabilities[key])
     return SeriesCall(

@@ -62,33 +62,44 @@ class OltReportOperator(StudyStageOperator):
     OUTPUT = "report"
     STAGE = "postprocess"
 
-    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs) -> None:
+    def __init__(
+        self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs
+    ) -> None:
         self._store = model_store
         self._version = app_version
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            work.result = StudyResult(status="no_matching_series", report=None, csv_row={"call": "", "probability": ""})
+            work.result = StudyResult(
+                status="no_matching_series", report=None, csv_row={"call": "", "probability": ""}
+            )
             logger.info("Study %s: no T1/T2 coronal or sagittal series to analyse", work.uid)
             return
         calls, findings, keys, models = [], [], [], {}
         for images in work.series_images:
             model = self._store.get(images.selected.model)
             models[model.name] = model
-            call = call_series(images.selected.rule, images.outputs["probabilities"][:, 1], model.meta["threshold"])
+            call = call_series(
+                images.selected.rule, images.outputs["probabilities"][:, 1], model.meta["threshold"]
+            )
             calls.append(call)
             findings.append(_finding(images, call))
             banner = DEMO_BANNER if model.meta.get("demo") else "Research use"
             keys.append(_key_image(images, call, banner))
         study = call_study(calls)
         verdict = "OLT suspected" if study.present else "No OLT"
-        summary = f"{verdict} (max p={study.probability:.2f}; " + ", ".join(
-            f"{c.rule} p={c.probability:.2f}" for c in calls) + ")"
+        summary = (
+            f"{verdict} (max p={study.probability:.2f}; "
+            + ", ".join(f"{c.rule} p={c.probability:.2f}" for c in calls)
+            + ")"
+        )
         algorithm = Algorithm(
             name="msk-maps olt_mri",
             version=self._version,
-            parameters={name: f"{m.meta['version']} sha256:{m.sha256[:12]}" for name, m in sorted(models.items())},
+            parameters={
+                name: f"{m.meta['version']} sha256:{m.sha256[:12]}" for name, m in sorted(models.items())
+            },
         )
         report = StudyReport(study_uid=work.uid, algorithm=algorithm, findings=findings, summary=summary)
         work.result = StudyResult(
@@ -96,17 +107,29 @@ class OltReportOperator(StudyStageOperator):
             report=report,
             key_images=keys,
             details={
-                "study_call": {"present": study.present, "probability": round(study.probability, 6),
-                               "by_weighting": {k: round(v, 6) for k, v in study.by_weighting.items()}},
+                "study_call": {
+                    "present": study.present,
+                    "probability": round(study.probability, 6),
+                    "by_weighting": {k: round(v, 6) for k, v in study.by_weighting.items()},
+                },
                 "series": [
-                    {"rule": c.rule, "series_instance_uid": i.selected.series.uid,
-                     "series_description": i.selected.series.description, "present": c.present,
-                     "probability": round(c.probability, 6), "key_sop_instance_uid": i.instances[c.key_index].sop_instance_uid,
-                     "slice_probabilities": list(c.slice_probabilities), "decoders": sorted(set(i.decoders)),
-                     "passed_over": i.selected.passed_over}
+                    {
+                        "rule": c.rule,
+                        "series_instance_uid": i.selected.series.uid,
+                        "series_description": i.selected.series.description,
+                        "present": c.present,
+                        "probability": round(c.probability, 6),
+                        "key_sop_instance_uid": i.instances[c.key_index].sop_instance_uid,
+                        "slice_probabilities": list(c.slice_probabilities),
+                        "decoders": sorted(set(i.decoders)),
+                        "passed_over": i.selected.passed_over,
+                    }
                     for c, i in zip(calls, work.series_images, strict=True)
                 ],
             },
-            csv_row={"call": "positive" if study.present else "negative", "probability": round(study.probability, 6),
-                     **{f"p_{c.rule.replace(' ', '_')}": round(c.probability, 6) for c in calls}},
+            csv_row={
+                "call": "positive" if study.present else "negative",
+                "probability": round(study.probability, 6),
+                **{f"p_{c.rule.replace(' ', '_')}": round(c.probability, 6) for c in calls},
+            },
         )

@@ -23,7 +23,13 @@ class TinyClassifier(torch.nn.Module):
         return torch.softmax(self.fc(fmap.mean(dim=(2, 3))), dim=1), fmap.mean(dim=1)
 
 
-META = {"name": "tiny", "version": "1.0", "labels": ["a", "b"], "input_size": [8, 8], "outputs": ["probabilities", "cam"]}
+META = {
+    "name": "tiny",
+    "version": "1.0",
+    "labels": ["a", "b"],
+    "input_size": [8, 8],
+    "outputs": ["probabilities", "cam"],
+}
 
 
 @pytest.mark.parametrize("optimize", [False, True])

@@ -21,8 +21,14 @@ def test_finalize_writes_results_failures_and_run_json(tmp_path: Path) -> None:
     _result(tmp_path, "1.0", "ok", call="negative", probability=0.1)  # done by an earlier run
     plan = RunPlan(todo=["1.1", "1.2", "1.3"], already_done=["1.0"], shard=Shard(2, 1))
     ticks = []
-    ledger = RunLedger(tmp_path, "app", "1.0", plan, [InputFailure("/in/x.txt", "not a DICOM file")],
-                       on_study=lambda: ticks.append(1))
+    ledger = RunLedger(
+        tmp_path,
+        "app",
+        "1.0",
+        plan,
+        [InputFailure("/in/x.txt", "not a DICOM file")],
+        on_study=lambda: ticks.append(1),
+    )
     ledger.record_study("1.1", {"inference": 2.0}, [InputFailure("/in/s1.dcm", "truncated", "1.1")])
     ledger.record_study("1.2", {"inference": 0.0}, [])
     ledger.record_failure(InputFailure("1.3", "decode failed", "1.3"), {"inference": 1.0})

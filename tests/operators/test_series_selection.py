@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-
 from operators.series_selection import SelectionRules, imaging_plane, mr_weighting, select_series
 from operators.study_index import load_study
 from tests.dicom_factory import mr_slice, write_mr_series

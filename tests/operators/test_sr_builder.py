@@ -24,24 +24,49 @@ def _report(sources) -> StudyReport:
         study_uid="1.2.826.0.1.1",
         algorithm=Algorithm("msk-maps test", "9.9", {"model": "m1 sha256:abc"}),
         findings=[
-            Finding("T1 coronal", dc.LESION, True, 0.875, dc.TALUS, dc.laterality_concept("L"),
-                    source_images=[sources[0]]),
-            Finding("fragment 1", dc.LESION, True, 0.6, classification=dc.private("LMAF", "Avulsion fracture"),
-                    classification_probability=0.9,
-                    region=ImageRegion(str(sources[1].SOPInstanceUID), "POLYLINE", box),
-                    source_images=[sources[1]]),
-            Finding("right hip", dc.LESION, False, None,
-                    measurements=[Measurement(dc.private("ratio", "Necrosis ratio"), 12.5, dc.PERCENT),
-                                  Measurement(dc.private("area", "Head area"), 310.0, dc.SQUARE_MILLIMETER)],
-                    source_images=[sources[2]]),
+            Finding(
+                "T1 coronal",
+                dc.LESION,
+                True,
+                0.875,
+                dc.TALUS,
+                dc.laterality_concept("L"),
+                source_images=[sources[0]],
+            ),
+            Finding(
+                "fragment 1",
+                dc.LESION,
+                True,
+                0.6,
+                classification=dc.private("LMAF", "Avulsion fracture"),
+                classification_probability=0.9,
+                region=ImageRegion(str(sources[1].SOPInstanceUID), "POLYLINE", box),
+                source_images=[sources[1]],
+            ),
+            Finding(
+                "right hip",
+                dc.LESION,
+                False,
+                None,
+                measurements=[
+                    Measurement(dc.private("ratio", "Necrosis ratio"), 12.5, dc.PERCENT),
+                    Measurement(dc.private("area", "Head area"), 310.0, dc.SQUARE_MILLIMETER),
+                ],
+                source_images=[sources[2]],
+            ),
         ],
         summary="test",
     )
 
 
 def test_sr_is_valid_and_reads_back(tmp_path: Path, sources) -> None:
-    sr = build_measurement_report(_report(sources), sources[0], series_instance_uid="1.2.826.0.1.3",
-                                  sop_instance_uid="1.2.826.0.1.4", series_number=9001)
+    sr = build_measurement_report(
+        _report(sources),
+        sources[0],
+        series_instance_uid="1.2.826.0.1.3",
+        sop_instance_uid="1.2.826.0.1.4",
+        series_number=9001,
+    )
     path = tmp_path / "sr.dcm"
     sr.save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) == []
@@ -74,6 +99,7 @@ def test_sr_is_valid_and_reads_back(tmp_path: Path, sources) -> None:
 def test_sr_without_private_codes_declares_no_private_scheme(tmp_path: Path, sources) -> None:
     report = _report(sources)
     report.findings = report.findings[:1]
-    sr = build_measurement_report(report, sources[0], series_instance_uid="1.2.3.1", sop_instance_uid="1.2.3.2",
-                                  series_number=1)
+    sr = build_measurement_report(
+        report, sources[0], series_instance_uid="1.2.3.1", sop_instance_uid="1.2.3.2", series_number=1
+    )
     assert "CodingSchemeIdentificationSequence" not in sr

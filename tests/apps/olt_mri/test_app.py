@@ -26,11 +26,28 @@ pytestmark = pytest.mark.slow
 
 def _run_app(input_dir: Path, output_dir: Path, models: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "apps.olt_mri", "-i", str(input_dir), "-o", str(output_dir), "-m", str(models),
-         "--no-progress", "--batch-size", "8", *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "apps.olt_mri",
+            "-i",
+            str(input_dir),
+            "-o",
+            str(output_dir),
+            "-m",
+            str(models),
+            "--no-progress",
+            "--batch-size",
+            "8",
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=lambda: __import__("resource").setrlimit(
-            __import__("resource").RLIMIT_STACK, (32 * 1024 * 1024, -1)),
+            __import__("resource").RLIMIT_STACK, (32 * 1024 * 1024, -1)
+        ),
     )
 
 
@@ -50,8 +67,16 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
     output = root / "out"
     proc = _run_app(input_dir, output, models)
     stdout, stderr = proc.communicate(timeout=600)
-    return {"root": root, "input": input_dir, "models": models, "output": output, "truths": truths,
-            "broken": broken, "returncode": proc.returncode, "stderr": stderr}
+    return {
+        "root": root,
+        "input": input_dir,
+        "models": models,
+        "output": output,
+        "truths": truths,
+        "broken": broken,
+        "returncode": proc.returncode,
+        "stderr": stderr,
+    }
 
 
 def test_batch_finishes_and_accounts_for_every_input(batch: dict) -> None:
@@ -88,8 +113,12 @@ def test_outputs_are_valid_dicom_and_match_result_json(batch: dict) -> None:
     tracking = sorted(str(g.tracking_identifier) for g in groups)
     expected = sorted(f["tracking_id"] for f in result["report"]["findings"])
     assert tracking == expected
-    assert {s["rule"] for s in result["details"]["series"]} <= {"T1 coronal", "T1 sagittal", "T2 coronal",
-                                                                "T2 sagittal"}
+    assert {s["rule"] for s in result["details"]["series"]} <= {
+        "T1 coronal",
+        "T1 sagittal",
+        "T2 coronal",
+        "T2 sagittal",
+    }
     sc = pydicom.dcmread(study_dir / "key_T1_coronal_sc.dcm")
     assert sc.StudyInstanceUID == truth["study_instance_uid"] and sc.SamplesPerPixel == 3
 
