@@ -1,11 +1,16 @@
-"""Synthetic ankle MRI studies: an analytic 3D ankle (tibia, fibula, talus with a dome, calcaneus) sampled
-on each series' slice grid, with tissue contrast per weighting and, in some patients, an osteochondral
-lesion of the talar dome (dark on T1, bright with a dark rim on T2)."""
+"""Synthetic ankle MRI studies with ground truth.
+
+An analytic 3D ankle (leg and foot, tibia with a concave plafond and medial malleolus, fibula, talus with a
+convex dome under cartilage and joint fluid, navicular, calcaneus) is evaluated on each series' slice grid,
+so every series is a consistent view of the same patient. Some patients carry an osteochondral lesion of the
+talar dome: dark on T1, bright with a dark rim on T2/PD. Coordinates are DICOM patient LPS in mm.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,177 +18,230 @@ from typing import Any
 import numpy as np
 from pydicom.uid import MRImageStorage
 
-from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, sanitise, set_pixels, write_dataset
+from phantoms.dicom_headers import (
+    MRAcquisition,
+    PatientInfo,
+    new_dataset,
+    phantom_uid,
+    sanitise,
+    set_image_plane,
+    set_mr_image,
+    set_pixels,
+    write_dataset,
+)
 
-__all__ = ["SeriesSpec", "write_ankle_mri_study", "generate_ankle_mri_dataset", "GROUND_TRUTH_FILE"]
+__all__ = [
+    "GROUND_TRUTH_FILE",
+    "ORIENTATION",
+    "TISSUES",
+    "SeriesSpec",
+    "generate_ankle_mri_dataset",
+    "write_ankle_mri_study",
+]
 
 logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_FILE = "ground_truth.json"
-ORIENTATION = {
+ORIENTATION: dict[str, tuple[float, ...]] = {
     "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
     "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
     "axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
 }
+LOCALIZER_PLANES = ("coronal", "sagittal", "axial")
 TISSUES = ("background", "soft", "fat", "cortex", "marrow", "cartilage", "fluid", "lesion", "rim")
-# Signal per tissue (12-bit scale), in TISSUES order, per contrast.
-CONTRAST = {
+# Signal per tissue on a 12-bit scale, in TISSUES order, per contrast.
+CONTRAST: dict[str, tuple[float, ...]] = {
     "T1": (15, 700, 1900, 90, 1650, 820, 320, 380, 140),
     "T2": (15, 620, 1250, 80, 560, 950, 2500, 2300, 140),
     "T2FS": (15, 650, 260, 80, 260, 980, 2600, 2400, 140),
     "PDFS": (15, 760, 280, 90, 320, 1150, 1900, 1700, 150),
+    "LOC": (15, 900, 1500, 90, 1300, 900, 600, 620, 200),
 }
-SEQUENCE = {  # ScanningSequence, SequenceVariant, TR range, TE range
-    "T1": ("SE", "SK", (420.0, 680.0), (10.0, 18.0)),
-    "T2": ("SE", "SK\\SP", (3000.0, 4800.0), (62.0, 95.0)),
-    "T2FS": ("SE", "SK\\SP", (3000.0, 4800.0), (62.0, 95.0)),
-    "PDFS": ("SE", "SK\\SP", (2200.0, 3800.0), (24.0, 38.0)),
+# ScanningSequence, SequenceVariant, TR range (ms), TE range (ms), echo train length, flip angle.
+ACQUISITION: dict[str, tuple[str, str, tuple[float, float], tuple[float, float], int, float]] = {
+    "T1": ("SE", "SK\\SP", (420.0, 680.0), (10.0, 18.0), 3, 90.0),
+    "T2": ("SE", "SK\\SP\\OSP", (3000.0, 4800.0), (62.0, 95.0), 12, 150.0),
+    "T2FS": ("SE", "SK\\SP\\OSP", (3000.0, 4800.0), (62.0, 95.0), 12, 150.0),
+    "PDFS": ("SE", "SK\\SP\\OSP", (2200.0, 3800.0), (24.0, 38.0), 8, 150.0),
+    "LOC": ("GR", "SP", (7.0, 10.0), (3.0, 5.0), 1, 20.0),
 }
-DESCRIPTIONS = {
+DESCRIPTIONS: dict[tuple[str, str], list[str]] = {
     ("T1", "coronal"): ["T1 COR", "COR T1 TSE", "t1_tse_cor", "T1W_SE_COR"],
     ("T1", "sagittal"): ["T1 SAG", "SAG T1 TSE", "t1_tse_sag", "T1W_SE_SAG"],
-    ("T2", "coronal"): ["T2 COR", "COR T2 TSE", "t2_tse_cor", "T2W_TSE_COR"],
+    ("T2", "coronal"): ["T2 TSE COR", "COR T2 TSE", "t2_tse_cor", "T2W_TSE_COR"],
     ("T2", "sagittal"): ["T2 SAG FS", "SAG T2 FS", "t2_tse_fs_sag", "T2W_SPAIR_SAG"],
     ("PD", "sagittal"): ["PD FS SAG", "SAG PD FS", "pd_tse_fs_sag"],
     ("T1", "axial"): ["T1 AX", "AX T1 TSE", "t1_tse_tra"],
+    ("other", "localizer"): ["LOC", "3-plane LOC", "localizer", "Survey"],
 }
+MIN_LESION_AREA_MM2 = 7.0  # a smaller cut through the lesion's cap is not something a reader would call
+MIN_DOME_AREA_MM2 = 60.0  # a slice "cuts the talar dome" when the talus above its centre shows this much
+_PARTIAL_VOLUME_MM = (-1.0, 0.0, 1.0)  # sample depths across the 3 mm slice
 
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """One series to write: contrast, plane, slices, matrix."""
+    """One series to write: labels for the ground truth, contrast, plane and grid."""
 
-    weighting: str  # "T1", "T2", "PD" (for labels and rules)
-    contrast: str  # key of CONTRAST
-    plane: str
+    weighting: str  # ground-truth label: "T1", "T2", "PD" or "other"
+    contrast: str  # key of CONTRAST and ACQUISITION
+    plane: str  # "coronal", "sagittal", "axial" or "localizer" (one slice per plane)
     number: int
     slices: int = 12
-    matrix: tuple[int, int] = (192, 192)
+    matrix: tuple[int, int] = (192, 192)  # rows, columns
     spacing_mm: float = 3.3
+    thickness_mm: float = 3.0
     bits_stored: int = 12
-    localizer: bool = False
 
 
 @dataclass(frozen=True)
-class Anatomy:
-    """Per-patient anatomy parameters (mm, patient LPS coordinates, talus centre at the origin)."""
+class _Anatomy:
+    """Per-patient shape parameters (mm, talus centre at the origin before `shift`)."""
 
     talus: tuple[float, float, float]  # semi-axes x, y, z of the talar body
     tibia_radius: float
-    fibula_offset: float
+    leg: tuple[float, float]  # semi-axes of the leg's cross-section
+    lateral: float  # +1 when patient left (+x) is lateral (left ankle), -1 for a right ankle
     lesion_center: tuple[float, float, float] | None
     lesion_radius: float
     shift: tuple[float, float, float]
 
 
-def _ellipsoid(
-    p: np.ndarray, center: tuple[float, float, float], axes: tuple[float, float, float]
-) -> np.ndarray:
-    """Normalised radius: < 1 inside the ellipsoid."""
-    q = sum(((p[..., i] - center[i]) / axes[i]) ** 2 for i in range(3))
-    return np.sqrt(q)
+@dataclass(frozen=True)
+class _Context:
+    """What every series of one study shares."""
+
+    folder: Path
+    patient: PatientInfo
+    anatomy: _Anatomy
+    seed: int
+    laterality: str
+    gain: float
+    contrast_jitter: np.ndarray
+    noise: float
+    field_strength: float
 
 
-def _labels(points: np.ndarray, a: Anatomy) -> np.ndarray:
-    """Tissue index (into TISSUES) at each point of `points` (..., 3), in mm."""
+def _radius(p: np.ndarray, center: tuple[float, float, float], axes: tuple[float, float, float]) -> np.ndarray:
+    """Squared normalised ellipsoid radius: < 1 inside."""
+    return sum(((p[..., i] - center[i]) / axes[i]) ** 2 for i in range(3))
+
+
+def _grown(axes: tuple[float, float, float], mm: float) -> tuple[float, float, float]:
+    return (axes[0] + mm, axes[1] + mm, axes[2] + mm)
+
+
+def _labels(points: np.ndarray, a: _Anatomy) -> np.ndarray:
+    """Tissue index (into TISSUES) at each point of `points` (..., 3)."""
     p = points - np.asarray(a.shift)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     tx, ty, tz = a.talus
+    t = TISSUES.index
     labels = np.zeros(p.shape[:-1], np.uint8)
-    leg = ((x / 42.0) ** 2 + ((y + 2.0) / 38.0) ** 2) < 1.0
-    labels[leg] = TISSUES.index("fat")
-    muscle = ((x / 36.0) ** 2 + ((y + 2.0) / 32.0) ** 2) < 1.0
-    labels[leg & muscle] = TISSUES.index("soft")
 
-    def bone(r: np.ndarray, cortex_frac: float, where: np.ndarray | None = None) -> None:
-        inside = r < 1.0 if where is None else (r < 1.0) & where
-        labels[inside] = TISSUES.index("cortex")
-        labels[inside & (r < 1.0 - cortex_frac)] = TISSUES.index("marrow")
+    # Skin envelope: vertical leg, horizontal foot along y, rounded heel; muscle and tendon inside the fat.
+    leg = np.where(z > -30.0, (x / a.leg[0]) ** 2 + ((y + 2.0) / a.leg[1]) ** 2, np.inf)
+    foot = np.where(y < 24.0, (x / (a.leg[0] - 2.0)) ** 2 + ((z + 30.0) / 22.0) ** 2, np.inf)
+    heel = _radius(p, (0.0, 24.0, -30.0), (a.leg[0] - 2.0, 22.0, 22.0))
+    envelope = np.minimum(np.minimum(leg, foot), heel)
+    labels[envelope < 1.0] = t("fat")
+    labels[envelope < 0.72] = t("soft")
 
-    # Calcaneus below and behind the talus.
-    bone(_ellipsoid(p, (0.0, 14.0, -tz - 14.0), (tx * 1.1, 26.0, 12.0)), 0.1)
-    # Talus: body ellipsoid whose upper half is the dome, wrapped in cartilage then a thin joint fluid layer.
-    talus_r = _ellipsoid(p, (0.0, 0.0, 0.0), (tx, ty, tz))
-    fluid = (_ellipsoid(p, (0.0, 0.0, 0.0), (tx + 2.6, ty + 2.6, tz + 2.6)) < 1.0) & (z > 0.0)
-    cartilage = (_ellipsoid(p, (0.0, 0.0, 0.0), (tx + 1.6, ty + 1.6, tz + 1.6)) < 1.0) & (z > 0.0)
-    labels[fluid] = TISSUES.index("fluid")
-    labels[cartilage] = TISSUES.index("cartilage")
-    bone(talus_r, 1.2 / tz)
-    # Tibia above the joint: a cylinder with a plafond 2.6 mm above the dome.
-    plafond = tz + 2.6
-    tibia = (x / a.tibia_radius) ** 2 + (y / (a.tibia_radius * 0.9)) ** 2
-    in_tibia = (tibia < 1.0) & (z > plafond)
-    labels[in_tibia] = TISSUES.index("cortex")
-    labels[in_tibia & (tibia < 0.82) & (z > plafond + 1.2)] = TISSUES.index("marrow")
-    # Fibula and lateral malleolus beside the talus.
-    fib = ((x - a.fibula_offset) / 6.5) ** 2 + ((y - 4.0) / 6.0) ** 2
-    in_fib = (fib < 1.0) & (z > -tz * 0.8)
-    labels[in_fib] = TISSUES.index("cortex")
-    labels[in_fib & (fib < 0.6)] = TISSUES.index("marrow")
+    def bone(inside: np.ndarray, marrow: np.ndarray) -> None:
+        labels[inside] = t("cortex")
+        labels[inside & marrow] = t("marrow")
+
+    calcaneus = _radius(p, (0.0, 14.0, -tz - 13.0), (tx * 1.05, 24.0, 12.0))
+    bone(calcaneus < 1.0, calcaneus < 0.8)
+    navicular = _radius(p, (0.0, -ty - 9.0, -2.0), (tx * 0.85, 7.0, 9.0))
+    bone(navicular < 1.0, navicular < 0.7)
+
+    # Talus; over its upper half (the dome): cartilage, a thin joint-fluid line, then tibial cartilage.
+    talus = _radius(p, (0.0, 0.0, 0.0), a.talus)
+    upper = z > 0.0
+    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 3.2)) < 1.0) & upper] = t("cartilage")
+    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 2.0)) < 1.0) & upper] = t("fluid")
+    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 1.4)) < 1.0) & upper] = t("cartilage")
+    bone(talus < 1.0, _radius(p, (0.0, 0.0, 0.0), _grown(a.talus, -1.2)) < 1.0)
+
+    # Tibia: a cylinder whose plafond follows the dome (concave), plus the medial malleolus.
+    above_joint = (_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 3.2)) >= 1.0) & (z > 0.25 * tz)
+    shaft = (x / a.tibia_radius) ** 2 + (y / (0.9 * a.tibia_radius)) ** 2
+    medial_x = -a.lateral * (tx + 5.5)
+    malleolus = np.where(z > -0.45 * tz, ((x - medial_x) / 5.0) ** 2 + (y / 9.0) ** 2, np.inf)
+    deep = _radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 4.4)) >= 1.0
+    bone((shaft < 1.0) & above_joint, (shaft < 0.78) & deep)
+    bone((malleolus < 1.0) & (labels != t("cortex")) & (labels != t("marrow")), malleolus < 0.5)
+    # Fibula and lateral malleolus, slightly posterior.
+    fibula = np.where(z > -0.8 * tz, ((x - a.lateral * (tx + 8.0)) / 6.5) ** 2 + ((y - 4.0) / 6.0) ** 2, np.inf)
+    bone(fibula < 1.0, fibula < 0.55)
+
     if a.lesion_center is not None:
-        r = np.sqrt(sum((p[..., i] - a.lesion_center[i]) ** 2 for i in range(3)))
-        in_talus = talus_r < 1.0
-        labels[(r < a.lesion_radius + 1.3) & in_talus] = TISSUES.index("rim")
-        labels[(r < a.lesion_radius) & (in_talus | cartilage)] = TISSUES.index("lesion")
+        distance = np.sqrt(sum((p[..., i] - a.lesion_center[i]) ** 2 for i in range(3)))
+        in_talus = talus < 1.0
+        labels[(distance < a.lesion_radius + 1.3) & in_talus] = t("rim")
+        # The defect breaks through the subchondral plate into the cartilage above it.
+        reachable = in_talus | ((_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 1.4)) < 1.0) & upper)
+        labels[(distance < a.lesion_radius) & reachable] = t("lesion")
     return labels
 
 
-def _anatomy(rng: np.random.Generator, lesion: bool, laterality: str) -> Anatomy:
+def _anatomy(rng: np.random.Generator, lesion: bool, laterality: str) -> _Anatomy:
     talus = (14.0 + rng.normal(0, 1.0), 16.0 + rng.normal(0, 1.0), 11.0 + rng.normal(0, 0.7))
-    # The fibula is lateral: patient right is -x, left is +x in LPS.
-    fibula = (1 if laterality == "L" else -1) * (talus[0] + 8.0 + rng.normal(0, 0.8))
+    # LPS: patient left is +x, so the fibula (lateral) of a left ankle lies at +x.
+    lateral = 1.0 if laterality == "L" else -1.0
+    leg = (42.0 + rng.normal(0, 2.0), 38.0 + rng.normal(0, 2.0))
     center, radius = None, 0.0
     if lesion:
         side = rng.choice([-1.0, 1.0])  # medial or lateral shoulder of the dome
         cx, cy = side * talus[0] * rng.uniform(0.35, 0.55), rng.uniform(-0.3, 0.3) * talus[1]
-        cz = talus[2] * np.sqrt(max(0.0, 1.0 - (cx / talus[0]) ** 2 - (cy / talus[1]) ** 2)) - 2.5
-        center, radius = (float(cx), float(cy), float(cz)), float(rng.uniform(4.2, 5.5))
+        surface = talus[2] * np.sqrt(1.0 - (cx / talus[0]) ** 2 - (cy / talus[1]) ** 2)
+        center = (float(cx), float(cy), float(surface - 2.5))  # subchondral: just under the dome
+        radius = float(rng.uniform(3.5, 5.0))  # 7-10 mm across
     shift = tuple(float(v) for v in rng.normal(0, 2.0, 3))
-    return Anatomy(talus, 12.5 + rng.normal(0, 0.8), fibula, center, radius, shift)
+    return _Anatomy(talus, 12.5 + rng.normal(0, 0.8), leg, lateral, center, radius, shift)
 
 
-def _slice_points(
-    spec: SeriesSpec, k: int, pixel_mm: float, origin: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(pixel centres (rows, cols, 3), ImagePositionPatient) of slice k."""
-    o = np.asarray(ORIENTATION[spec.plane])
-    row_dir, col_dir = o[:3], o[3:]
-    normal = np.cross(row_dir, col_dir)
+def _directions(plane: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    o = np.asarray(ORIENTATION[plane])
+    return o[:3], o[3:], np.cross(o[:3], o[3:])
+
+
+def _slice_corner(spec: SeriesSpec, plane: str, k: int, pixel_mm: float, center: np.ndarray) -> np.ndarray:
+    """ImagePositionPatient (centre of the first pixel) of slice k of a slab centred on `center`."""
+    row_dir, col_dir, normal = _directions(plane)
     rows, cols = spec.matrix
-    offset = (k - (spec.slices - 1) / 2.0) * spec.spacing_mm
-    corner = (
-        origin + offset * normal - row_dir * pixel_mm * (cols - 1) / 2 - col_dir * pixel_mm * (rows - 1) / 2
-    )
-    r, c = np.mgrid[0:rows, 0:cols].astype(float)
-    points = corner + c[..., None] * pixel_mm * row_dir + r[..., None] * pixel_mm * col_dir
-    return points, corner
+    offset = 0.0 if spec.plane == "localizer" else (k - (spec.slices - 1) / 2.0) * spec.spacing_mm
+    return center + offset * normal - row_dir * pixel_mm * (cols - 1) / 2 - col_dir * pixel_mm * (rows - 1) / 2
 
 
-def _render(
-    labels: np.ndarray, contrast: str, rng: np.random.Generator, gain: float, noise: float
-) -> np.ndarray:
-    table = np.asarray(CONTRAST[contrast], float)
-    signal = table[labels] * gain
-    rows, cols = labels.shape
-    yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols)
-    bias = 1.0 + 0.12 * (xx - 0.5) - 0.10 * (yy - 0.5)  # smooth coil shading
-    signal = signal * bias
-    # Rician noise, as magnitude MR images have.
+def _pixel_points(spec: SeriesSpec, plane: str, corner: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """Pixel centres (depth, rows, cols, 3), one layer per partial-volume sample depth."""
+    row_dir, col_dir, normal = _directions(plane)
+    r, c = np.mgrid[0 : spec.matrix[0], 0 : spec.matrix[1]].astype(float)
+    grid = corner + c[..., None] * pixel_mm * row_dir + r[..., None] * pixel_mm * col_dir
+    return np.stack([grid + d * normal for d in _PARTIAL_VOLUME_MM])
+
+
+def _render(labels: np.ndarray, table: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Magnitude image from label layers: partial volume, smooth coil shading, Rician noise."""
+    signal = table[labels].mean(axis=0)
+    rows, cols = signal.shape
+    yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols) - 0.5
+    tilt = rng.uniform(-0.15, 0.15, 3)
+    signal = signal * (1.0 + tilt[0] * xx + tilt[1] * yy - abs(tilt[2]) * (xx**2 + yy**2))
     return np.hypot(signal + rng.normal(0, noise, signal.shape), rng.normal(0, noise, signal.shape))
 
 
-def _series_list(rng: np.random.Generator, include_t2: bool, include_t1: bool) -> list[SeriesSpec]:
-    specs = [
-        SeriesSpec("other", "T1", "coronal", 1, slices=3, matrix=(128, 128), spacing_mm=20.0, localizer=True)
-    ]
+def _series_list(rng: np.random.Generator, include_t1: bool, include_t2: bool) -> list[SeriesSpec]:
+    def grid() -> dict[str, Any]:
+        return {"matrix": (int(rng.choice([176, 192])), 192), "bits_stored": int(rng.choice([12, 12, 12, 16]))}
+
+    specs = [SeriesSpec("other", "LOC", "localizer", 1, slices=3, matrix=(128, 128), thickness_mm=6.0)]
     if include_t1:
-        specs += [SeriesSpec("T1", "T1", "coronal", 3), SeriesSpec("T1", "T1", "sagittal", 4)]
+        specs += [SeriesSpec("T1", "T1", "coronal", 3, **grid()), SeriesSpec("T1", "T1", "sagittal", 4, **grid())]
     if include_t2:
-        bits = int(rng.choice([12, 16]))
-        specs += [
-            SeriesSpec("T2", "T2", "coronal", 5, bits_stored=bits),
-            SeriesSpec("T2", "T2FS", "sagittal", 6),
-        ]
+        specs += [SeriesSpec("T2", "T2", "coronal", 5, **grid()), SeriesSpec("T2", "T2FS", "sagittal", 6, **grid())]
     specs += [
         SeriesSpec("PD", "PDFS", "sagittal", 7, matrix=(160, 160)),
         SeriesSpec("T1", "T1", "axial", 8, slices=10),
@@ -202,96 +260,95 @@ def write_ankle_mri_study(
     distractors_only: bool = False,
 ) -> dict[str, Any]:
     """Write one patient's study under out_dir/<patient_id>/ and return (and save) its ground truth."""
-    rng = np.random.default_rng([seed, int.from_bytes(patient_id.encode(), "little") % (2**32)])
+    rng = np.random.default_rng([seed, zlib.crc32(patient_id.encode())])
     laterality = str(rng.choice(["R", "L"]))
     anatomy = _anatomy(rng, has_lesion, laterality)
-    patient = PatientInfo(
-        patient_id=patient_id,
-        name=f"Phantom^{patient_id}",
-        birth_date=f"19{rng.integers(50, 99)}0{rng.integers(1, 9)}1{rng.integers(0, 9)}",
-        sex=str(rng.choice(["F", "M"])),
-        study_uid=phantom_uid(seed, patient_id, "study"),
-        accession=f"ACC{abs(hash((seed, patient_id))) % 10**8:08d}"
-        if False
-        else f"ACC{rng.integers(10**7, 10**8)}",
-        frame_of_reference_uid=phantom_uid(seed, patient_id, "for"),
-    )
-    specs = _series_list(rng, include_t2, include_t1)
+    patient = PatientInfo.synthetic(patient_id, seed, rng, study_description="MRI ANKLE (synthetic phantom)")
+    specs = _series_list(rng, include_t1, include_t2)
     if distractors_only:
-        specs = [s for s in specs if s.localizer or s.plane == "axial"]
-    gain, noise = float(rng.uniform(0.85, 1.2)), float(rng.uniform(22.0, 38.0))
-    field_strength = float(rng.choice([1.5, 3.0]))
-    truth_series = []
-    for spec in specs:
-        truth_series.append(
-            _write_series(
-                out_dir / patient_id,
-                patient,
-                spec,
-                anatomy,
-                rng,
-                seed,
-                laterality,
-                gain,
-                noise,
-                field_strength,
-            )
-        )
+        specs = [s for s in specs if s.plane in ("localizer", "axial")]
+    context = _Context(
+        folder=Path(out_dir) / patient_id,
+        patient=patient,
+        anatomy=anatomy,
+        seed=seed,
+        laterality=laterality,
+        gain=float(rng.uniform(0.85, 1.2)),  # so that global intensity says nothing about the lesion
+        contrast_jitter=rng.normal(1.0, 0.04, len(TISSUES)),
+        noise=float(rng.uniform(22.0, 38.0)),
+        field_strength=float(rng.choice([1.5, 3.0])),
+    )
+    series = [_write_series(context, spec, rng) for spec in specs]
+    lesion_center = None
+    if anatomy.lesion_center is not None:
+        lesion_center = [round(c + s, 3) for c, s in zip(anatomy.lesion_center, anatomy.shift, strict=True)]
     truth = {
         "patient_id": patient_id,
         "study_instance_uid": patient.study_uid,
         "lesion": bool(has_lesion),
         "laterality": laterality,
-        "lesion_center_mm": None
-        if anatomy.lesion_center is None
-        else [round(c + s, 3) for c, s in zip(anatomy.lesion_center, anatomy.shift, strict=True)],
-        "lesion_radius_mm": round(anatomy.lesion_radius, 3),
-        "series": truth_series,
+        "lesion_center_mm": lesion_center,
+        "lesion_radius_mm": round(anatomy.lesion_radius, 3) if has_lesion else None,
+        "lesion_side": _lesion_side(anatomy),
+        "series": series,
     }
-    (out_dir / patient_id / GROUND_TRUTH_FILE).write_text(json.dumps(truth, indent=1), encoding="utf-8")
+    (context.folder / GROUND_TRUTH_FILE).write_text(json.dumps(truth, indent=1), encoding="utf-8")
     return truth
 
 
-def _write_series(
-    folder: Path,
-    patient: PatientInfo,
-    spec: SeriesSpec,
-    anatomy: Anatomy,
-    rng: np.random.Generator,
-    seed: int,
-    laterality: str,
-    gain: float,
-    noise: float,
-    field_strength: float,
-) -> dict[str, Any]:
-    key = (spec.weighting if spec.weighting != "other" else "T1", spec.plane)
-    description = "LOCALIZER" if spec.localizer else str(rng.choice(DESCRIPTIONS[key]))
-    series_uid = phantom_uid(seed, patient.patient_id, "series", spec.number)
-    sequence, variant, tr_range, te_range = SEQUENCE[spec.contrast]
-    tr, te = round(float(rng.uniform(*tr_range)), 1), round(float(rng.uniform(*te_range)), 1)
-    pixel_mm = round(float(rng.uniform(0.6, 0.75)) * 192 / spec.matrix[1], 4)
-    origin = np.asarray(anatomy.shift) + np.array([0.0, 0.0, 4.0])
-    max_value = (1 << spec.bits_stored) - 1
+def _lesion_side(anatomy: _Anatomy) -> str | None:
+    if anatomy.lesion_center is None:
+        return None
+    return "lateral" if anatomy.lesion_center[0] * anatomy.lateral > 0 else "medial"
+
+
+def _acquisition(spec: SeriesSpec, rng: np.random.Generator, field_strength: float) -> MRAcquisition:
+    sequence, variant, tr, te, echo_train, flip = ACQUISITION[spec.contrast]
+    return MRAcquisition(
+        scanning_sequence=sequence,
+        sequence_variant=variant,
+        repetition_time_ms=round(float(rng.uniform(*tr)), 1),
+        echo_time_ms=round(float(rng.uniform(*te)), 1),
+        echo_train_length=echo_train,
+        flip_angle_deg=flip,
+        field_strength_t=field_strength,
+        fat_sat=spec.contrast.endswith("FS"),
+        localizer=spec.plane == "localizer",
+    )
+
+
+def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator) -> dict[str, Any]:
+    anatomy, patient = context.anatomy, context.patient
+    description = str(rng.choice(DESCRIPTIONS[(spec.weighting, spec.plane)]))
+    series_uid = phantom_uid(context.seed, patient.patient_id, "series", spec.number)
+    acquisition = _acquisition(spec, rng, context.field_strength)
+    localizer = spec.plane == "localizer"
+    pixel_mm = float(rng.uniform(1.0, 1.2) if localizer else rng.uniform(0.6, 0.78))
+    first_plane = LOCALIZER_PLANES[0] if localizer else spec.plane
+    # Slab centred a little above the talus centre, planned with a few mm of jitter along the normal.
+    center = np.asarray(anatomy.shift) + np.array([0.0, 0.0, 4.0]) + _directions(first_plane)[2] * rng.uniform(-1.5, 1.5)
     scale = 1.0 if spec.bits_stored == 12 else 12.0  # 16-bit series use more of their range
-    lesion_slices, talus_slices = [], []
-    series_folder = folder / f"{spec.number:02d}_{sanitise(description)}"
+    table = np.asarray(CONTRAST[spec.contrast], float) * context.contrast_jitter * context.gain * scale
+    noise = context.noise * scale * float(rng.uniform(0.9, 1.1))
+    max_value = (1 << spec.bits_stored) - 1
+    folder = context.folder / f"{spec.number:02d}_{sanitise(description)}"
+    lesion_slices, dome_slices = [], []
     for k in range(spec.slices):
-        plane = spec.plane if not spec.localizer else ("coronal", "sagittal", "axial")[k % 3]
-        slice_spec = SeriesSpec(**{**spec.__dict__, "plane": plane})
-        points, position = _slice_points(slice_spec, k if not spec.localizer else 1, pixel_mm, origin)
+        plane = LOCALIZER_PLANES[k % 3] if localizer else spec.plane
+        corner = _slice_corner(spec, plane, k, pixel_mm, center)
+        points = _pixel_points(spec, plane, corner, pixel_mm)
         labels = _labels(points, anatomy)
-        image = np.clip(np.round(_render(labels, spec.contrast, rng, gain, noise) * scale), 0, max_value)
+        image = np.clip(np.round(_render(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
         number = k + 1
-        if np.any(labels == TISSUES.index("lesion")):
+        pixel_area = pixel_mm**2
+        centre_labels, centre_points = labels[len(_PARTIAL_VOLUME_MM) // 2], points[len(_PARTIAL_VOLUME_MM) // 2]
+        if not localizer and np.count_nonzero(centre_labels == TISSUES.index("lesion")) * pixel_area >= MIN_LESION_AREA_MM2:
             lesion_slices.append(number)
-        talus_area = np.count_nonzero(
-            _ellipsoid(points - np.asarray(anatomy.shift), (0.0, 0.0, 0.0), anatomy.talus) < 1.0
-        )
-        if not spec.localizer and talus_area * pixel_mm**2 > 120.0:  # the slice cuts the talus, not grazes it
-            talus_slices.append(number)
+        if not localizer and _dome_area(centre_points, anatomy, pixel_area) >= MIN_DOME_AREA_MM2:
+            dome_slices.append(number)
         ds = new_dataset(
             MRImageStorage,
-            phantom_uid(seed, patient.patient_id, spec.number, number),
+            phantom_uid(context.seed, patient.patient_id, spec.number, number),
             patient,
             modality="MR",
             series_uid=series_uid,
@@ -299,37 +356,46 @@ def _write_series(
             series_description=description,
             instance_number=number,
         )
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER" if spec.localizer else "M", "NORM"]
         ds.BodyPartExamined = "ANKLE"
-        ds.Laterality = laterality
+        ds.Laterality = context.laterality
         ds.PatientPosition = "FFS"
-        ds.ScanningSequence, ds.SequenceVariant = sequence, variant
-        ds.ScanOptions = "FS" if "FS" in spec.contrast else ""
-        ds.MRAcquisitionType = "2D"
-        ds.RepetitionTime, ds.EchoTime, ds.EchoTrainLength = tr, te, 1 if spec.contrast == "T1" else 12
-        ds.MagneticFieldStrength = field_strength
-        ds.ImagingFrequency = round(42.577 * field_strength, 4)
-        ds.ImagedNucleus = "1H"
-        ds.SliceThickness = 3.0
-        ds.SpacingBetweenSlices = spec.spacing_mm
-        ds.ImageOrientationPatient = [float(v) for v in ORIENTATION[plane]]
-        ds.ImagePositionPatient = [round(float(v), 4) for v in position]
-        ds.SliceLocation = round(
-            float(np.dot(position, np.cross(ORIENTATION[plane][:3], ORIENTATION[plane][3:]))), 4
+        ds.AcquisitionNumber = 1
+        set_mr_image(ds, acquisition)
+        set_image_plane(
+            ds, ORIENTATION[plane], corner, pixel_mm, spec.thickness_mm, None if localizer else spec.spacing_mm
         )
-        ds.PixelSpacing = [pixel_mm, pixel_mm]
-        set_pixels(ds, image.astype(np.uint16), spec.bits_stored)
-        write_dataset(ds, series_folder / f"{number:04d}.dcm")
+        set_pixels(ds, image, spec.bits_stored)
+        write_dataset(ds, folder / f"{number:04d}.dcm")
     return {
         "series_instance_uid": series_uid,
         "series_number": spec.number,
         "description": description,
-        "weighting": "other" if spec.localizer else spec.weighting,
-        "plane": "localizer" if spec.localizer else spec.plane,
+        "weighting": spec.weighting,
+        "plane": spec.plane,
+        "folder": folder.name,
+        "slices": spec.slices,
+        "rows": spec.matrix[0],
+        "columns": spec.matrix[1],
         "slices_with_lesion": lesion_slices,
-        "talus_slices": talus_slices,
-        "folder": series_folder.name,
+        "talus_slices": dome_slices,
+        "lesion_center_voxel": None if localizer else _lesion_voxel(spec, anatomy, pixel_mm, center),
     }
+
+
+def _dome_area(points: np.ndarray, anatomy: _Anatomy, pixel_area: float) -> float:
+    """mm² of the talus's upper half (the dome) in one slice."""
+    p = points - np.asarray(anatomy.shift)
+    return float(np.count_nonzero((_radius(p, (0.0, 0.0, 0.0), anatomy.talus) < 1.0) & (p[..., 2] > 0.0)) * pixel_area)
+
+
+def _lesion_voxel(spec: SeriesSpec, anatomy: _Anatomy, pixel_mm: float, center: np.ndarray) -> list[float] | None:
+    """Lesion centre as [column, row, slice index from 0] in this series' grid."""
+    if anatomy.lesion_center is None:
+        return None
+    row_dir, col_dir, normal = _directions(spec.plane)
+    v = np.asarray(anatomy.lesion_center) + np.asarray(anatomy.shift) - _slice_corner(spec, spec.plane, 0, pixel_mm, center)
+    return [round(float(v @ row_dir) / pixel_mm, 2), round(float(v @ col_dir) / pixel_mm, 2),
+            round(float(v @ normal) / spec.spacing_mm, 2)]
 
 
 def generate_ankle_mri_dataset(
@@ -340,17 +406,18 @@ def generate_ankle_mri_dataset(
     include_t2: bool = True,
     prefix: str = "OLT",
 ) -> list[dict[str, Any]]:
-    """Write `patients` studies (a seeded `lesion_fraction` of them with a lesion); returns ground truths."""
+    """Write `patients` studies (a seeded `lesion_fraction` of them with a lesion); returns the ground truths."""
+    if patients < 1:
+        raise ValueError(f"Expected at least 1 patient, got {patients}")
+    if not 0.0 <= lesion_fraction <= 1.0:
+        raise ValueError(f"Expected lesion_fraction in [0, 1], got {lesion_fraction}")
     rng = np.random.default_rng(seed)
     n_lesion = int(round(lesion_fraction * patients))
     lesion_flags = np.zeros(patients, bool)
     lesion_flags[rng.permutation(patients)[:n_lesion]] = True
-    truths = []
-    for i in range(patients):
-        truths.append(
-            write_ankle_mri_study(
-                Path(out_dir), f"{prefix}{i + 1:04d}", seed, bool(lesion_flags[i]), include_t2=include_t2
-            )
-        )
+    truths = [
+        write_ankle_mri_study(Path(out_dir), f"{prefix}{i + 1:04d}", seed, bool(flag), include_t2=include_t2)
+        for i, flag in enumerate(lesion_flags)
+    ]
     logger.info("Wrote %d ankle MRI phantom studies (%d with OLT) to %s", patients, n_lesion, out_dir)
     return truths

@@ -111,7 +111,7 @@ def binary_classification_metrics(
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, float)
     if set(np.unique(labels)) - {0, 1}:
-        raise ValueError(f"labels must be 0 or 1, got {sorted(set(np.unique(labels)))}")
+        raise ValueError(f"labels must be 0 or 1, got {np.unique(labels).tolist()}")
     if probabilities.min() < 0 or probabilities.max() > 1:
         raise ValueError(
             f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -45,10 +46,15 @@ def _run_app(input_dir: Path, output_dir: Path, models: Path, *extra: str) -> su
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: __import__("resource").setrlimit(
-            __import__("resource").RLIMIT_STACK, (32 * 1024 * 1024, -1)
-        ),
+        preexec_fn=_holoscan_stack,
     )
+
+
+def _holoscan_stack() -> None:
+    """Holoscan wants a 32 MiB stack (the Makefile sets it; this covers a bare `pytest`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    target = 32 * 1024 * 1024 if hard == resource.RLIM_INFINITY else min(hard, 32 * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_STACK, (max(soft, target), hard))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
