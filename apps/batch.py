@@ -38,6 +38,7 @@ class BatchOptions:
     batch_size: int = 16
     device: str | None = None
     progress: bool = True
+    optimize: bool = True
 
 
 def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
@@ -53,6 +54,9 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
     parser.add_argument("--batch-size", type=int, default=16, help="images per model forward pass")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    parser.add_argument(
+        "--no-optimize", action="store_true", help="run models as exported (no TorchScript freeze/fusion)"
+    )
     args = parser.parse_args(argv)
     if args.input is None or args.output is None:
         parser.error("input and output are required (-i/-o or HOLOSCAN_INPUT_PATH/HOLOSCAN_OUTPUT_PATH)")
@@ -67,6 +71,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         batch_size=args.batch_size,
         device=args.device,
         progress=not args.no_progress,
+        optimize=not args.no_optimize,
     )
 
 
@@ -109,7 +114,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         return 2
     try:
         shard = resolve_shard(options.num_parts, options.part_id)
-        store = ModelStore(options.models, options.device)
+        store = ModelStore(options.models, options.device, optimize=options.optimize)
         for name in app_cls.required_models:
             store.get(name)
     except (ModelError, ValueError) as exc:

@@ -4,36 +4,62 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
 
+__all__ = ["main", "build_parser"]
 
-def _ankle_mri(args: argparse.Namespace) -> None:
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """The arguments every phantom kind takes."""
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--patients", type=int, default=6, help="number of patients (one study each)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed and arguments give identical files")
+
+
+def _run_ankle_mri(args: argparse.Namespace) -> str:
     truths = generate_ankle_mri_dataset(args.out, args.patients, args.seed, args.lesion_fraction)
-    print(f"wrote {len(truths)} ankle MRI studies to {args.out}")
+    message = f"wrote {len(truths)} ankle MRI studies to {args.out}"
     if args.broken:
         wrong = write_broken_inputs(args.out / "broken", args.seed)
-        print(f"wrote {len(wrong)} broken inputs to {args.out / 'broken'}")
+        message += f"; wrote {len(wrong)} broken inputs to {args.out / 'broken'}"
+    return message
+
+
+def _add_ankle_mri(kinds: argparse._SubParsersAction) -> None:
+    parser = kinds.add_parser("ankle-mri", help="ankle MRI studies, some with an osteochondral lesion of the talus")
+    _common(parser)
+    parser.add_argument("--lesion-fraction", type=float, default=0.5, help="share of patients with a lesion")
+    parser.add_argument("--broken", action="store_true", help="also write broken inputs under OUT/broken")
+    parser.set_defaults(run=_run_ankle_mri)
+
+
+# One entry per phantom kind: it adds its subparser and sets `run` (args -> one-line summary).
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_ankle_mri,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m phantoms` parser with every registered phantom kind."""
+    parser = argparse.ArgumentParser(prog="python -m phantoms", description="Synthetic DICOM studies")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for add in SUBCOMMANDS:
+        add(kinds)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the subcommand and write the phantoms."""
-    parser = argparse.ArgumentParser(prog="python -m phantoms", description="Synthetic DICOM studies")
-    kinds = parser.add_subparsers(dest="kind", required=True)
-    ankle = kinds.add_parser(
-        "ankle-mri", help="ankle MRI studies, some with an osteochondral lesion of the talus"
-    )
-    ankle.add_argument("--out", type=Path, required=True)
-    ankle.add_argument("--patients", type=int, default=6)
-    ankle.add_argument("--seed", type=int, default=0)
-    ankle.add_argument("--lesion-fraction", type=float, default=0.5)
-    ankle.add_argument("--broken", action="store_true", help="also write broken inputs under OUT/broken")
-    ankle.set_defaults(run=_ankle_mri)
+    parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    args.run(args)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        message = args.run(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(message)
 
 
 if __name__ == "__main__":

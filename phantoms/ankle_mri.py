@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import MRImageStorage
+from scipy.ndimage import gaussian_filter
 
 from phantoms.dicom_headers import (
     MRAcquisition,
@@ -76,7 +77,7 @@ DESCRIPTIONS: dict[tuple[str, str], list[str]] = {
 }
 MIN_LESION_AREA_MM2 = 7.0  # a smaller cut through the lesion's cap is not something a reader would call
 MIN_DOME_AREA_MM2 = 60.0  # a slice "cuts the talar dome" when the talus above its centre shows this much
-_PARTIAL_VOLUME_MM = (-1.0, 0.0, 1.0)  # sample depths across the 3 mm slice
+_BLUR_PX = 0.6  # MR point-spread: soft edges instead of aliased ones
 
 
 @dataclass(frozen=True)
@@ -122,34 +123,42 @@ class _Context:
     field_strength: float
 
 
-def _radius(p: np.ndarray, center: tuple[float, float, float], axes: tuple[float, float, float]) -> np.ndarray:
+Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _radius(xyz: Coords, center: tuple[float, float, float], axes: tuple[float, float, float]) -> np.ndarray:
     """Squared normalised ellipsoid radius: < 1 inside."""
-    return sum(((p[..., i] - center[i]) / axes[i]) ** 2 for i in range(3))
+    x, y, z = ((xyz[i] - center[i]) / axes[i] for i in range(3))
+    return x * x + y * y + z * z
 
 
 def _grown(axes: tuple[float, float, float], mm: float) -> tuple[float, float, float]:
     return (axes[0] + mm, axes[1] + mm, axes[2] + mm)
 
 
-def _labels(points: np.ndarray, a: _Anatomy) -> np.ndarray:
-    """Tissue index (into TISSUES) at each point of `points` (..., 3)."""
-    p = points - np.asarray(a.shift)
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+def _labels(xyz: Coords, a: _Anatomy) -> np.ndarray:
+    """Tissue index (into TISSUES) at each point; x, y, z may be any arrays that broadcast together."""
+    x, y, z = (xyz[i] - a.shift[i] for i in range(3))
+    p = (x, y, z)
+    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
     tx, ty, tz = a.talus
     t = TISSUES.index
-    labels = np.zeros(p.shape[:-1], np.uint8)
+    labels = np.zeros(shape, np.uint8)
+
+    def put(mask: np.ndarray, tissue: str) -> None:
+        labels[np.broadcast_to(mask, shape)] = t(tissue)
+
+    def bone(inside: np.ndarray, marrow: np.ndarray) -> None:
+        put(inside, "cortex")
+        put(inside & marrow, "marrow")
 
     # Skin envelope: vertical leg, horizontal foot along y, rounded heel; muscle and tendon inside the fat.
     leg = np.where(z > -30.0, (x / a.leg[0]) ** 2 + ((y + 2.0) / a.leg[1]) ** 2, np.inf)
     foot = np.where(y < 24.0, (x / (a.leg[0] - 2.0)) ** 2 + ((z + 30.0) / 22.0) ** 2, np.inf)
     heel = _radius(p, (0.0, 24.0, -30.0), (a.leg[0] - 2.0, 22.0, 22.0))
     envelope = np.minimum(np.minimum(leg, foot), heel)
-    labels[envelope < 1.0] = t("fat")
-    labels[envelope < 0.72] = t("soft")
-
-    def bone(inside: np.ndarray, marrow: np.ndarray) -> None:
-        labels[inside] = t("cortex")
-        labels[inside & marrow] = t("marrow")
+    put(envelope < 1.0, "fat")
+    put(envelope < 0.72, "soft")
 
     calcaneus = _radius(p, (0.0, 14.0, -tz - 13.0), (tx * 1.05, 24.0, 12.0))
     bone(calcaneus < 1.0, calcaneus < 0.8)
@@ -157,32 +166,36 @@ def _labels(points: np.ndarray, a: _Anatomy) -> np.ndarray:
     bone(navicular < 1.0, navicular < 0.7)
 
     # Talus; over its upper half (the dome): cartilage, a thin joint-fluid line, then tibial cartilage.
-    talus = _radius(p, (0.0, 0.0, 0.0), a.talus)
+    origin = (0.0, 0.0, 0.0)
+    talus = _radius(p, origin, a.talus)
     upper = z > 0.0
-    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 3.2)) < 1.0) & upper] = t("cartilage")
-    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 2.0)) < 1.0) & upper] = t("fluid")
-    labels[(_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 1.4)) < 1.0) & upper] = t("cartilage")
-    bone(talus < 1.0, _radius(p, (0.0, 0.0, 0.0), _grown(a.talus, -1.2)) < 1.0)
+    joint = _radius(p, origin, _grown(a.talus, 3.2)) < 1.0
+    talar_cartilage = (_radius(p, origin, _grown(a.talus, 1.4)) < 1.0) & upper
+    put(joint & upper, "cartilage")
+    put((_radius(p, origin, _grown(a.talus, 2.0)) < 1.0) & upper, "fluid")
+    put(talar_cartilage, "cartilage")
+    bone(talus < 1.0, _radius(p, origin, _grown(a.talus, -1.2)) < 1.0)
 
     # Tibia: a cylinder whose plafond follows the dome (concave), plus the medial malleolus.
-    above_joint = (_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 3.2)) >= 1.0) & (z > 0.25 * tz)
+    above_joint = ~joint & (z > 0.25 * tz)
     shaft = (x / a.tibia_radius) ** 2 + (y / (0.9 * a.tibia_radius)) ** 2
+    deep = _radius(p, origin, _grown(a.talus, 4.4)) >= 1.0
+    bone((shaft < 1.0) & above_joint, (shaft < 0.78) & deep)
     medial_x = -a.lateral * (tx + 5.5)
     malleolus = np.where(z > -0.45 * tz, ((x - medial_x) / 5.0) ** 2 + (y / 9.0) ** 2, np.inf)
-    deep = _radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 4.4)) >= 1.0
-    bone((shaft < 1.0) & above_joint, (shaft < 0.78) & deep)
-    bone((malleolus < 1.0) & (labels != t("cortex")) & (labels != t("marrow")), malleolus < 0.5)
+    outside_bone = (labels != t("cortex")) & (labels != t("marrow"))
+    bone((malleolus < 1.0) & outside_bone, malleolus < 0.5)
     # Fibula and lateral malleolus, slightly posterior.
-    fibula = np.where(z > -0.8 * tz, ((x - a.lateral * (tx + 8.0)) / 6.5) ** 2 + ((y - 4.0) / 6.0) ** 2, np.inf)
+    fibula_x = a.lateral * (tx + 8.0)
+    fibula = np.where(z > -0.8 * tz, ((x - fibula_x) / 6.5) ** 2 + ((y - 4.0) / 6.0) ** 2, np.inf)
     bone(fibula < 1.0, fibula < 0.55)
 
     if a.lesion_center is not None:
-        distance = np.sqrt(sum((p[..., i] - a.lesion_center[i]) ** 2 for i in range(3)))
+        distance = np.sqrt(_radius(p, a.lesion_center, (1.0, 1.0, 1.0)))
         in_talus = talus < 1.0
-        labels[(distance < a.lesion_radius + 1.3) & in_talus] = t("rim")
+        put((distance < a.lesion_radius + 1.3) & in_talus, "rim")
         # The defect breaks through the subchondral plate into the cartilage above it.
-        reachable = in_talus | ((_radius(p, (0.0, 0.0, 0.0), _grown(a.talus, 1.4)) < 1.0) & upper)
-        labels[(distance < a.lesion_radius) & reachable] = t("lesion")
+        put((distance < a.lesion_radius) & (in_talus | talar_cartilage), "lesion")
     return labels
 
 
@@ -215,22 +228,32 @@ def _slice_corner(spec: SeriesSpec, plane: str, k: int, pixel_mm: float, center:
     return center + offset * normal - row_dir * pixel_mm * (cols - 1) / 2 - col_dir * pixel_mm * (rows - 1) / 2
 
 
-def _pixel_points(spec: SeriesSpec, plane: str, corner: np.ndarray, pixel_mm: float) -> np.ndarray:
-    """Pixel centres (depth, rows, cols, 3), one layer per partial-volume sample depth."""
-    row_dir, col_dir, normal = _directions(plane)
-    r, c = np.mgrid[0 : spec.matrix[0], 0 : spec.matrix[1]].astype(float)
-    grid = corner + c[..., None] * pixel_mm * row_dir + r[..., None] * pixel_mm * col_dir
-    return np.stack([grid + d * normal for d in _PARTIAL_VOLUME_MM])
+def _pixel_points(spec: SeriesSpec, plane: str, corner: np.ndarray, pixel_mm: float) -> Coords:
+    """x, y, z of the pixel centres as broadcastable float32 arrays (rows, 1) and (1, cols) where possible."""
+    row_dir, col_dir, _ = _directions(plane)
+    r = np.arange(spec.matrix[0], dtype=np.float32)[:, None] * np.float32(pixel_mm)
+    c = np.arange(spec.matrix[1], dtype=np.float32)[None, :] * np.float32(pixel_mm)
+    coords = []
+    for i in range(3):
+        value = np.full((1, 1), corner[i], np.float32)
+        if row_dir[i]:
+            value = value + c * np.float32(row_dir[i])
+        if col_dir[i]:
+            value = value + r * np.float32(col_dir[i])
+        coords.append(value)
+    return coords[0], coords[1], coords[2]
 
 
 def _render(labels: np.ndarray, table: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Magnitude image from label layers: partial volume, smooth coil shading, Rician noise."""
-    signal = table[labels].mean(axis=0)
+    """Magnitude image from labels: blur, smooth coil shading, Rician noise."""
+    signal = gaussian_filter(table.astype(np.float32)[labels], _BLUR_PX)
     rows, cols = signal.shape
-    yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols) - 0.5
+    yy = (np.arange(rows, dtype=np.float32)[:, None] / max(rows, cols)) - 0.5
+    xx = (np.arange(cols, dtype=np.float32)[None, :] / max(rows, cols)) - 0.5
     tilt = rng.uniform(-0.15, 0.15, 3)
-    signal = signal * (1.0 + tilt[0] * xx + tilt[1] * yy - abs(tilt[2]) * (xx**2 + yy**2))
-    return np.hypot(signal + rng.normal(0, noise, signal.shape), rng.normal(0, noise, signal.shape))
+    signal *= 1.0 + tilt[0] * xx + tilt[1] * yy - abs(tilt[2]) * (xx**2 + yy**2)
+    real = signal + np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32)
+    return np.hypot(real, np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32))
 
 
 def _series_list(rng: np.random.Generator, include_t1: bool, include_t2: bool) -> list[SeriesSpec]:
@@ -323,10 +346,13 @@ def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator)
     series_uid = phantom_uid(context.seed, patient.patient_id, "series", spec.number)
     acquisition = _acquisition(spec, rng, context.field_strength)
     localizer = spec.plane == "localizer"
-    pixel_mm = float(rng.uniform(1.0, 1.2) if localizer else rng.uniform(0.6, 0.78))
+    # Rounded as written to PixelSpacing, so the header describes exactly the grid that was sampled.
+    pixel_mm = round(float(rng.uniform(1.0, 1.2) if localizer else rng.uniform(0.6, 0.78)), 4)
     first_plane = LOCALIZER_PLANES[0] if localizer else spec.plane
     # Slab centred a little above the talus centre, planned with a few mm of jitter along the normal.
-    center = np.asarray(anatomy.shift) + np.array([0.0, 0.0, 4.0]) + _directions(first_plane)[2] * rng.uniform(-1.5, 1.5)
+    center = (
+        np.asarray(anatomy.shift) + np.array([0.0, 0.0, 4.0]) + _directions(first_plane)[2] * rng.uniform(-1.5, 1.5)
+    )
     scale = 1.0 if spec.bits_stored == 12 else 12.0  # 16-bit series use more of their range
     table = np.asarray(CONTRAST[spec.contrast], float) * context.contrast_jitter * context.gain * scale
     noise = context.noise * scale * float(rng.uniform(0.9, 1.1))
@@ -341,10 +367,10 @@ def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator)
         image = np.clip(np.round(_render(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
         number = k + 1
         pixel_area = pixel_mm**2
-        centre_labels, centre_points = labels[len(_PARTIAL_VOLUME_MM) // 2], points[len(_PARTIAL_VOLUME_MM) // 2]
-        if not localizer and np.count_nonzero(centre_labels == TISSUES.index("lesion")) * pixel_area >= MIN_LESION_AREA_MM2:
+        lesion_area = np.count_nonzero(labels == TISSUES.index("lesion")) * pixel_area
+        if not localizer and lesion_area >= MIN_LESION_AREA_MM2:
             lesion_slices.append(number)
-        if not localizer and _dome_area(centre_points, anatomy, pixel_area) >= MIN_DOME_AREA_MM2:
+        if not localizer and _dome_area(points, anatomy, pixel_area) >= MIN_DOME_AREA_MM2:
             dome_slices.append(number)
         ds = new_dataset(
             MRImageStorage,
@@ -382,10 +408,11 @@ def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator)
     }
 
 
-def _dome_area(points: np.ndarray, anatomy: _Anatomy, pixel_area: float) -> float:
+def _dome_area(xyz: Coords, anatomy: _Anatomy, pixel_area: float) -> float:
     """mm² of the talus's upper half (the dome) in one slice."""
-    p = points - np.asarray(anatomy.shift)
-    return float(np.count_nonzero((_radius(p, (0.0, 0.0, 0.0), anatomy.talus) < 1.0) & (p[..., 2] > 0.0)) * pixel_area)
+    x, y, z = (xyz[i] - anatomy.shift[i] for i in range(3))
+    dome = (_radius((x, y, z), (0.0, 0.0, 0.0), anatomy.talus) < 1.0) & (z > 0.0)
+    return float(np.count_nonzero(dome) * pixel_area)
 
 
 def _lesion_voxel(spec: SeriesSpec, anatomy: _Anatomy, pixel_mm: float, center: np.ndarray) -> list[float] | None:
@@ -393,9 +420,16 @@ def _lesion_voxel(spec: SeriesSpec, anatomy: _Anatomy, pixel_mm: float, center: 
     if anatomy.lesion_center is None:
         return None
     row_dir, col_dir, normal = _directions(spec.plane)
-    v = np.asarray(anatomy.lesion_center) + np.asarray(anatomy.shift) - _slice_corner(spec, spec.plane, 0, pixel_mm, center)
-    return [round(float(v @ row_dir) / pixel_mm, 2), round(float(v @ col_dir) / pixel_mm, 2),
-            round(float(v @ normal) / spec.spacing_mm, 2)]
+    v = (
+        np.asarray(anatomy.lesion_center)
+        + np.asarray(anatomy.shift)
+        - _slice_corner(spec, spec.plane, 0, pixel_mm, center)
+    )
+    return [
+        round(float(v @ row_dir) / pixel_mm, 2),
+        round(float(v @ col_dir) / pixel_mm, 2),
+        round(float(v @ normal) / spec.spacing_mm, 2),
+    ]
 
 
 def generate_ankle_mri_dataset(

@@ -52,9 +52,7 @@ class PatientInfo:
     study_description: str = "Synthetic phantom study"
 
     @classmethod
-    def synthetic(
-        cls, patient_id: str, seed: int, rng: np.random.Generator, study_description: str
-    ) -> PatientInfo:
+    def synthetic(cls, patient_id: str, seed: int, rng: np.random.Generator, study_description: str) -> PatientInfo:
         """A made-up identity whose UIDs derive from (seed, patient_id) and the rest from `rng`."""
         birth = f"19{rng.integers(45, 99):02d}{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}"
         return cls(

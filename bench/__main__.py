@@ -1,0 +1,154 @@
+"""`make bench`: throughput, overhead, batch gain, decode speed and memory of the apps on phantom studies.
+
+python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/bench]
+Writes bench/results/<date>.json and .md and prints the table with the ratios:
+end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
+RSS(10N) / RSS(N). It also checks that the optimised run's findings equal an unoptimised run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.decode import decode_speed
+from bench.measure import REPO, model_floor, run_app
+from phantoms.ankle_mri import generate_ankle_mri_dataset
+
+__all__ = ["main"]
+
+APPS: dict[str, dict[str, Any]] = {
+    "olt_mri": {
+        "generate": lambda out, n, seed: generate_ankle_mri_dataset(out, n, seed),
+        "rules": REPO / "apps" / "olt_mri" / "selection_rules.json",
+    },
+}
+PROBABILITY_TOLERANCE = 1e-3  # optimised (frozen/fused) vs exported model, per series probability
+
+
+def _images(output: Path) -> int:
+    total = 0
+    for path in output.glob("*/result.json"):
+        for series in json.loads(path.read_text())["details"].get("series", []):
+            total += len(series["slice_probabilities"])
+    return total
+
+
+def _findings(output: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for path in output.glob("*/result.json"):
+        result = json.loads(path.read_text())
+        out[path.parent.name] = {s["rule"]: (s["present"], s["probability"]) for s in result["details"].get("series", [])}
+    return out
+
+
+def _compare(a: dict, b: dict) -> tuple[bool, float]:
+    worst = 0.0
+    same = a.keys() == b.keys()
+    for study in a.keys() & b.keys():
+        same &= a[study].keys() == b[study].keys()
+        for rule in a[study].keys() & b[study].keys():
+            same &= a[study][rule][0] == b[study][rule][0]
+            worst = max(worst, abs(a[study][rule][1] - b[study][rule][1]))
+    return same and worst <= PROBABILITY_TOLERANCE, worst
+
+
+def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any]:
+    """All figures for one app."""
+    spec = APPS[app]
+    small, large = work / app / f"input_{studies}", work / app / f"input_{10 * studies}"
+    if not small.exists():
+        spec["generate"](small, studies, 7)
+    if not large.exists():
+        spec["generate"](large, 10 * studies, 8)
+    outputs = work / app / "outputs"
+    shutil.rmtree(outputs, ignore_errors=True)
+
+    batch = run_app(app, small, outputs / "batch", models)
+    if batch.returncode != 0:
+        raise SystemExit(f"{app} batch run failed: {batch.stderr_tail}")
+    run = json.loads((outputs / "batch" / "run.json").read_text())
+    images = _images(outputs / "batch")
+    floor = model_floor(small, spec["rules"], models)
+
+    per_study = []
+    for i, patient in enumerate(sorted(p for p in small.iterdir() if p.is_dir())):
+        per_study.append(run_app(app, patient, outputs / f"single_{i}", models).seconds)
+    plain = run_app(app, small, outputs / "unoptimised", models, "--no-optimize")
+    same, worst = _compare(_findings(outputs / "batch"), _findings(outputs / "unoptimised"))
+    big = run_app(app, large, outputs / "large", models)
+
+    return {
+        "studies": studies,
+        "images": images,
+        "end_to_end": {
+            "seconds": round(batch.seconds, 3),
+            "studies_per_s": round(studies / batch.seconds, 4),
+            "images_per_s": round(images / batch.seconds, 3),
+            "stage_seconds": run["stage_seconds"],
+        },
+        "model_floor": {"seconds": round(floor["seconds"], 3), "images": floor["images"]},
+        "per_study_launch": {"seconds": round(float(np.sum(per_study)), 3), "per_study": [round(s, 3) for s in per_study]},
+        "unoptimised": {"seconds": round(plain.seconds, 3), "findings_equal": same, "max_probability_diff": worst},
+        "memory": {"rss_mb_n": round(batch.peak_rss_mb, 1), "rss_mb_10n": round(big.peak_rss_mb, 1)},
+        "ratios": {
+            "overhead_end_to_end_over_floor": round(batch.seconds / floor["seconds"], 3),
+            "batch_gain_per_study_launch_over_batch": round(float(np.sum(per_study)) / batch.seconds, 3),
+            "optimised_speedup_over_unoptimised": round(plain.seconds / batch.seconds, 3),
+            "rss_10n_over_n": round(big.peak_rss_mb / batch.peak_rss_mb, 3),
+        },
+    }
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    lines = [f"# msk-maps benchmark {results['date']} ({results['machine']})", "",
+             "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | launch/batch | RSS N MB | "
+             "RSS 10N MB | RSS 10N/N | findings = unoptimised |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for app, r in results["apps"].items():
+        lines.append(
+            f"| {app} | {r['studies']} | {r['images']} | {r['end_to_end']['seconds']} | {r['end_to_end']['studies_per_s']}"
+            f" | {r['end_to_end']['images_per_s']} | {r['model_floor']['seconds']}"
+            f" | {r['ratios']['overhead_end_to_end_over_floor']} | {r['ratios']['batch_gain_per_study_launch_over_batch']}"
+            f" | {r['memory']['rss_mb_n']} | {r['memory']['rss_mb_10n']} | {r['ratios']['rss_10n_over_n']}"
+            f" | {r['unoptimised']['findings_equal']} (max Δp {r['unoptimised']['max_probability_diff']:.1e}) |")
+        stages = ", ".join(f"{k} {v}s" for k, v in r["end_to_end"]["stage_seconds"].items())
+        lines.append(f"|  | stages: {stages} |" + " |" * 11)
+    d = results["decode"]
+    lines += ["", f"Decode ({d['images']} JPEG 2000 lossless 16-bit images, {d['shape']}): DALI {d['dali_s']} s, "
+              f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and write bench/results/<date>.{json,md}."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", type=int, default=3, help="N (memory is also measured at 10N)")
+    parser.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
+    parser.add_argument("--models", type=Path, default=REPO / "models")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench")
+    args = parser.parse_args(argv)
+    import platform
+
+    results = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+               "apps": {}, "started": time.strftime("%H:%M:%S")}
+    for app in args.apps:
+        results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
+    results["decode"] = decode_speed(args.work / "decode")
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{results['date']}.json").write_text(json.dumps(results, indent=1))
+    markdown = _markdown(results)
+    (out_dir / f"{results['date']}.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

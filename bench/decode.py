@@ -1,0 +1,55 @@
+"""Decode speed: DALI versus pydicom on JPEG 2000 lossless images (the ankle radiographs' syntax)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
+
+from operators.pixel_decode import decode_stored
+from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, set_pixels
+
+__all__ = ["decode_speed"]
+
+_PATIENT = PatientInfo("BENCH", "Bench^Decode", "19700101", "O", phantom_uid(0, "decode-study"), "ACC0",
+                       phantom_uid(0, "decode-for"))
+
+
+def _images(folder: Path, count: int, shape: tuple[int, int]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    for i in range(count):
+        path = folder / f"{i:03d}.dcm"
+        if not path.exists():
+            smooth = (2000 + 1500 * np.sin(xx / 37.0 + i) * np.cos(yy / 53.0)).astype(np.int32)
+            pixels = np.clip(smooth + rng.integers(0, 64, shape), 0, 65535).astype(np.uint16)
+            ds = new_dataset(SecondaryCaptureImageStorage, phantom_uid(0, "decode", i), _PATIENT, modality="OT",
+                             series_uid=phantom_uid(0, "decode-series"), series_number=1,
+                             series_description="decode benchmark", instance_number=i + 1)
+            set_pixels(ds, pixels, bits_stored=16)
+            ds.compress(JPEG2000Lossless)
+            ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def decode_speed(folder: Path, count: int = 12, shape: tuple[int, int] = (1024, 1024)) -> dict[str, Any]:
+    """Seconds to decode `count` images with each decoder, and whether both give the same pixels."""
+    datasets = [pydicom.dcmread(p) for p in _images(folder, count, shape)]
+    decode_stored(datasets[0], prefer="dali")  # build the pipeline outside the timing
+    start = time.perf_counter()
+    dali = [decode_stored(ds, prefer="dali") for ds in datasets]
+    dali_s = time.perf_counter() - start
+    start = time.perf_counter()
+    reference = [decode_stored(ds, prefer="pydicom") for ds in datasets]
+    pydicom_s = time.perf_counter() - start
+    exact = all(np.array_equal(a[0], b[0]) for a, b in zip(dali, reference, strict=True))
+    return {"images": count, "shape": list(shape), "dali_s": round(dali_s, 3), "pydicom_s": round(pydicom_s, 3),
+            "dali_over_pydicom": round(dali_s / pydicom_s, 3), "decoders": sorted({d for _, d in dali}),
+            "exact": exact}
