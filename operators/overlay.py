@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from operators.preprocess import resize_bilinear
 
-__all__ = ["window_to_uint8", "heatmap_overlay", "draw_boxes", "caption", "png_bytes"]
+__all__ = ["window_to_uint8", "enlarge", "heatmap_overlay", "draw_boxes", "caption", "png_bytes"]
 
 
 def window_to_uint8(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
@@ -41,11 +41,33 @@ def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, labels: list[str], colour=(25
     return np.asarray(image)
 
 
-def caption(rgb: np.ndarray, text: str, height: int = 14) -> np.ndarray:
-    """The image with a black banner of text on top (same width, `height` rows taller)."""
-    banner = Image.new("RGB", (rgb.shape[1], height), (0, 0, 0))
-    ImageDraw.Draw(banner).text((2, 1), text, fill=(255, 255, 255))
+def caption(rgb: np.ndarray, text: str, line_height: int = 14) -> np.ndarray:
+    """The image with a black banner of text on top; text wraps at " | " and at the image width."""
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines: list[str] = []
+    for part in text.split(" | "):
+        words, line = part.split(" "), ""
+        for word in words:
+            candidate = f"{line} {word}".strip()
+            if line and probe.textlength(candidate) > rgb.shape[1] - 4:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    banner = Image.new("RGB", (rgb.shape[1], line_height * len(lines)), (0, 0, 0))
+    draw = ImageDraw.Draw(banner)
+    for i, line in enumerate(lines):
+        draw.text((2, 1 + i * line_height), line, fill=(255, 255, 255))
     return np.concatenate([np.asarray(banner), rgb], axis=0)
+
+
+def enlarge(gray: np.ndarray, min_size: int = 384) -> np.ndarray:
+    """A small grey image scaled up (bilinear) so its shorter side is at least `min_size`, for display."""
+    factor = min_size / min(gray.shape)
+    if factor <= 1:
+        return gray
+    size = (round(gray.shape[0] * factor), round(gray.shape[1] * factor))
+    return np.clip(resize_bilinear(gray.astype(np.float32), size) + 0.5, 0, 255).astype(np.uint8)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

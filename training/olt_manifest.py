@@ -6,21 +6,32 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from operators.study_index import index_folder, load_study
 
-__all__ = ["olt_manifest_rows", "write_manifest"]
+__all__ = ["olt_manifest_rows", "write_manifest", "NEGATIVES_PER_SERIES"]
 
 _PLANES = ("coronal", "sagittal")
+# Lesion-free slices taken per series, spread evenly over it: the app runs the model on every slice of a
+# series (tibia-only, calcaneus-only, edge slices), so the model must have seen all of them.
+NEGATIVES_PER_SERIES = 5
+
+
+def _spread(numbers: list[int], count: int) -> list[int]:
+    """`count` items evenly spaced over `numbers` (all of them if there are fewer)."""
+    if len(numbers) <= count:
+        return numbers
+    return [numbers[i] for i in np.linspace(0, len(numbers) - 1, count).round().astype(int)]
 
 
 def olt_manifest_rows(
-    dataset_dir: Path, ground_truths: list[dict[str, Any]], weighting: str
+    dataset_dir: Path, ground_truths: list[dict[str, Any]], weighting: str, negatives: int = NEGATIVES_PER_SERIES
 ) -> list[dict[str, str]]:
-    """One row per talar-dome slice of the `weighting` coronal/sagittal series of every phantom patient.
+    """Slices of the `weighting` coronal/sagittal series of every phantom patient, labelled from ground truth.
 
-    Label 1 for slices that show the lesion, 0 for talar slices of lesion-free patients. Talar slices of a
-    lesion patient that miss the lesion are left out: the paper labels images by patient group, with the
-    patients' images chosen to show the lesion.
+    Label 1: every slice that shows the lesion. Label 0: `negatives` lesion-free slices per series, spread
+    over the whole series, from lesion and lesion-free patients alike.
     """
     rows = []
     for truth in ground_truths:
@@ -30,19 +41,12 @@ def olt_manifest_rows(
         for series in truth["series"]:
             if series["weighting"] != weighting or series["plane"] not in _PLANES:
                 continue
-            lesion_slices = set(series["slices_with_lesion"]) if truth["lesion"] else set()
-            for number in series["talus_slices"]:
-                if truth["lesion"] and number not in lesion_slices:
-                    continue
-                path = paths.get((series["series_instance_uid"], number))
-                if path is not None:
-                    rows.append(
-                        {
-                            "path": str(path),
-                            "patient_id": truth["patient_id"],
-                            "label": "1" if number in lesion_slices else "0",
-                        }
-                    )
+            numbers = sorted(n for (uid, n) in paths if uid == series["series_instance_uid"])
+            lesion = set(series["slices_with_lesion"]) if truth["lesion"] else set()
+            chosen = sorted(lesion) + _spread([n for n in numbers if n not in lesion], negatives)
+            for number in chosen:
+                rows.append({"path": str(paths[(series["series_instance_uid"], number)]),
+                             "patient_id": truth["patient_id"], "label": "1" if number in lesion else "0"})
     return rows
 
 

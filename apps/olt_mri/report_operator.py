@@ -10,7 +10,7 @@ from apps.olt_mri.lesion_call import SeriesCall, call_series, call_study
 from operators import dicom_codes
 from operators.findings import Algorithm, Finding, StudyReport
 from operators.model_store import ModelStore
-from operators.overlay import caption, heatmap_overlay, window_to_uint8
+from operators.overlay import caption, enlarge, heatmap_overlay, window_to_uint8
 from operators.study_stage import StudyStageOperator
 from operators.study_work import KeyImage, SeriesImages, StudyResult, StudyWork
 
@@ -37,7 +37,7 @@ def _finding(images: SeriesImages, call: SeriesCall) -> Finding:
 
 def _key_image(images: SeriesImages, call: SeriesCall, banner: str) -> KeyImage:
     key = call.key_index
-    gray = window_to_uint8(images.pixels[key])
+    gray = enlarge(window_to_uint8(images.pixels[key]))
     rgb = heatmap_overlay(gray, images.outputs["cam"][key])
     verdict = "OLT suspected" if call.present else "no OLT"
     text = f"{banner} | {call.rule}: {verdict} p={call.probability:.2f}"

@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from operators.overlay import caption, draw_boxes, heatmap_overlay, png_bytes, window_to_uint8
+from operators.overlay import caption, draw_boxes, enlarge, heatmap_overlay, png_bytes, window_to_uint8
 
 
 def test_window_maps_percentiles_to_full_range() -> None:
@@ -31,5 +31,14 @@ def test_boxes_caption_and_png() -> None:
     assert tuple(boxed[30, 10]) == (255, 255, 0) and tuple(boxed[30, 20]) == (0, 0, 0)
     captioned = caption(boxed, "DEMO")
     assert captioned.shape == (64, 80, 3) and captioned[:14].max() > 200
+    wrapped = caption(boxed, "DEMO MODEL - NOT FOR CLINICAL USE | T1 coronal: no OLT p=0.03")
+    assert wrapped.shape[0] >= 50 + 3 * 14  # three or more lines on an 80-pixel-wide image
     decoded = np.asarray(Image.open(io.BytesIO(png_bytes(captioned))))
     np.testing.assert_array_equal(decoded, captioned)
+
+
+def test_enlarge_only_scales_up_small_images() -> None:
+    small = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    assert enlarge(small, min_size=8).shape == (8, 8)
+    big = np.zeros((500, 400), np.uint8)
+    assert enlarge(big, min_size=384) is big
