@@ -132,13 +132,10 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         plan=plan,
         index_failures=index.failures,
         models={
-            m.name: {"version": m.meta["version"], "sha256": m.sha256, "path": str(m.path)}
-            for m in store.loaded()
+            m.name: {"version": m.meta["version"], "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()
         },
     )
-    logger.info(
-        "%s: %d studies to do, %d files unusable", app_cls.app_name, len(plan.todo), len(index.failures)
-    )
+    logger.info("%s: %d studies to do, %d files unusable", app_cls.app_name, len(plan.todo), len(index.failures))
     if plan.todo:
         # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
         os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "ERROR")

@@ -45,7 +45,9 @@ def _findings(output: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for path in output.glob("*/result.json"):
         result = json.loads(path.read_text())
-        out[path.parent.name] = {s["rule"]: (s["present"], s["probability"]) for s in result["details"].get("series", [])}
+        out[path.parent.name] = {
+            s["rule"]: (s["present"], s["probability"]) for s in result["details"].get("series", [])
+        }
     return out
 
 
@@ -95,7 +97,10 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
             "stage_seconds": run["stage_seconds"],
         },
         "model_floor": {"seconds": round(floor["seconds"], 3), "images": floor["images"]},
-        "per_study_launch": {"seconds": round(float(np.sum(per_study)), 3), "per_study": [round(s, 3) for s in per_study]},
+        "per_study_launch": {
+            "seconds": round(float(np.sum(per_study)), 3),
+            "per_study": [round(s, 3) for s in per_study],
+        },
         "unoptimised": {"seconds": round(plain.seconds, 3), "findings_equal": same, "max_probability_diff": worst},
         "memory": {"rss_mb_n": round(batch.peak_rss_mb, 1), "rss_mb_10n": round(big.peak_rss_mb, 1)},
         "ratios": {
@@ -108,22 +113,31 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
 
 
 def _markdown(results: dict[str, Any]) -> str:
-    lines = [f"# msk-maps benchmark {results['date']} ({results['machine']})", "",
-             "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | launch/batch | RSS N MB | "
-             "RSS 10N MB | RSS 10N/N | findings = unoptimised |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# msk-maps benchmark {results['date']} ({results['machine']})",
+        "",
+        "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | launch/batch | RSS N MB | "
+        "RSS 10N MB | RSS 10N/N | findings = unoptimised |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for app, r in results["apps"].items():
-        lines.append(
-            f"| {app} | {r['studies']} | {r['images']} | {r['end_to_end']['seconds']} | {r['end_to_end']['studies_per_s']}"
-            f" | {r['end_to_end']['images_per_s']} | {r['model_floor']['seconds']}"
-            f" | {r['ratios']['overhead_end_to_end_over_floor']} | {r['ratios']['batch_gain_per_study_launch_over_batch']}"
-            f" | {r['memory']['rss_mb_n']} | {r['memory']['rss_mb_10n']} | {r['ratios']['rss_10n_over_n']}"
-            f" | {r['unoptimised']['findings_equal']} (max Δp {r['unoptimised']['max_probability_diff']:.1e}) |")
+        e2e, ratios, memory = r["end_to_end"], r["ratios"], r["memory"]
+        cells = [
+            app, r["studies"], r["images"], e2e["seconds"], e2e["studies_per_s"], e2e["images_per_s"],
+            r["model_floor"]["seconds"], ratios["overhead_end_to_end_over_floor"],
+            ratios["batch_gain_per_study_launch_over_batch"], memory["rss_mb_n"], memory["rss_mb_10n"],
+            ratios["rss_10n_over_n"],
+            f"{r['unoptimised']['findings_equal']} (max Δp {r['unoptimised']['max_probability_diff']:.1e})",
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         stages = ", ".join(f"{k} {v}s" for k, v in r["end_to_end"]["stage_seconds"].items())
         lines.append(f"|  | stages: {stages} |" + " |" * 11)
     d = results["decode"]
-    lines += ["", f"Decode ({d['images']} JPEG 2000 lossless 16-bit images, {d['shape']}): DALI {d['dali_s']} s, "
-              f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})"]
+    lines += [
+        "",
+        f"Decode ({d['images']} JPEG 2000 lossless 16-bit images, {d['shape']}): DALI {d['dali_s']} s, "
+        f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -137,8 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import platform
 
-    results = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-               "apps": {}, "started": time.strftime("%H:%M:%S")}
+    results = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+        "apps": {},
+        "started": time.strftime("%H:%M:%S"),
+    }
     for app in args.apps:
         results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
     results["decode"] = decode_speed(args.work / "decode")

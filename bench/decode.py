@@ -15,8 +15,9 @@ from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, set_pi
 
 __all__ = ["decode_speed"]
 
-_PATIENT = PatientInfo("BENCH", "Bench^Decode", "19700101", "O", phantom_uid(0, "decode-study"), "ACC0",
-                       phantom_uid(0, "decode-for"))
+_PATIENT = PatientInfo(
+    "BENCH", "Bench^Decode", "19700101", "O", phantom_uid(0, "decode-study"), "ACC0", phantom_uid(0, "decode-for")
+)
 
 
 def _images(folder: Path, count: int, shape: tuple[int, int]) -> list[Path]:
@@ -29,9 +30,16 @@ def _images(folder: Path, count: int, shape: tuple[int, int]) -> list[Path]:
         if not path.exists():
             smooth = (2000 + 1500 * np.sin(xx / 37.0 + i) * np.cos(yy / 53.0)).astype(np.int32)
             pixels = np.clip(smooth + rng.integers(0, 64, shape), 0, 65535).astype(np.uint16)
-            ds = new_dataset(SecondaryCaptureImageStorage, phantom_uid(0, "decode", i), _PATIENT, modality="OT",
-                             series_uid=phantom_uid(0, "decode-series"), series_number=1,
-                             series_description="decode benchmark", instance_number=i + 1)
+            ds = new_dataset(
+                SecondaryCaptureImageStorage,
+                phantom_uid(0, "decode", i),
+                _PATIENT,
+                modality="OT",
+                series_uid=phantom_uid(0, "decode-series"),
+                series_number=1,
+                series_description="decode benchmark",
+                instance_number=i + 1,
+            )
             set_pixels(ds, pixels, bits_stored=16)
             ds.compress(JPEG2000Lossless)
             ds.save_as(path, enforce_file_format=True)
@@ -50,6 +58,12 @@ def decode_speed(folder: Path, count: int = 12, shape: tuple[int, int] = (1024, 
     reference = [decode_stored(ds, prefer="pydicom") for ds in datasets]
     pydicom_s = time.perf_counter() - start
     exact = all(np.array_equal(a[0], b[0]) for a, b in zip(dali, reference, strict=True))
-    return {"images": count, "shape": list(shape), "dali_s": round(dali_s, 3), "pydicom_s": round(pydicom_s, 3),
-            "dali_over_pydicom": round(dali_s / pydicom_s, 3), "decoders": sorted({d for _, d in dali}),
-            "exact": exact}
+    return {
+        "images": count,
+        "shape": list(shape),
+        "dali_s": round(dali_s, 3),
+        "pydicom_s": round(pydicom_s, 3),
+        "dali_over_pydicom": round(dali_s / pydicom_s, 3),
+        "decoders": sorted({d for _, d in dali}),
+        "exact": exact,
+    }

@@ -43,8 +43,15 @@ def _stack() -> None:
 def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
     """Run a command to completion; its own peak RSS comes from wait4, not from the whole process tree."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, preexec_fn=_stack)
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_stack,
+    )
     stderr = proc.stderr.read() if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -55,8 +62,23 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
 
 def run_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> ChildRun:
     """One batch run of `python -m apps.<app>`."""
-    return run_child([sys.executable, "-m", f"apps.{app}", "-i", str(input_dir), "-o", str(output_dir), "-m",
-                      str(models), "--no-progress", "-l", "WARN", *extra])
+    return run_child(
+        [
+            sys.executable,
+            "-m",
+            f"apps.{app}",
+            "-i",
+            str(input_dir),
+            "-o",
+            str(output_dir),
+            "-m",
+            str(models),
+            "--no-progress",
+            "-l",
+            "WARN",
+            *extra,
+        ]
+    )
 
 
 def model_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:

@@ -128,17 +128,13 @@ def build_olt_models(models_dir: Path, work_dir: Path, patients: int = OLT_PATIE
     return results
 
 
-def evaluate_series_calls(
-    models_dir: Path, name: str, data_dir: Path, truths: list[dict[str, Any]], weighting: str
-) -> dict[str, Any]:
-    """The app's own rule (max over every slice of a series) on the test-split patients' whole series."""
-    store = ModelStore(models_dir, "cpu")
-    model = store.get(name)
-    preprocess = make_preprocessor(PreprocessSpec.from_meta(model.meta))
-    split = patient_split([t["patient_id"] for t in truths], seed=0)
+def _series_probabilities(
+    model, preprocess, data_dir: Path, truths: list[dict[str, Any]], weighting: str, patients: set[str]
+) -> list[dict[str, Any]]:
+    """One row per coronal/sagittal `weighting` series of `patients`: the app's max-over-slices probability."""
     rows = []
     for truth in truths:
-        if split[truth["patient_id"]] != "test":
+        if truth["patient_id"] not in patients:
             continue
         for series in truth["series"]:
             if series["weighting"] != weighting or series["plane"] not in ("coronal", "sagittal"):
@@ -147,11 +143,29 @@ def evaluate_series_calls(
             pixels = [decode_image(f).pixels for f in files]
             probabilities = model.predict(preprocess(pixels))["probabilities"][:, 1].numpy()
             call = call_series(f"{weighting} {series['plane']}", probabilities, model.meta["threshold"])
-            rows.append({"patient_id": truth["patient_id"], "label": int(truth["lesion"]),
-                         "probability": round(call.probability, 6), "series": series["description"]})
+            rows.append(
+                {
+                    "patient_id": truth["patient_id"],
+                    "label": int(truth["lesion"]),
+                    "probability": round(call.probability, 6),
+                    "series": series["description"],
+                }
+            )
+    return rows
+
+
+def evaluate_series_calls(
+    models_dir: Path, name: str, data_dir: Path, truths: list[dict[str, Any]], weighting: str
+) -> dict[str, Any]:
+    """The app's own series rule (apps/olt_mri/lesion_call.py) on the test-split patients' whole series."""
+    model = ModelStore(models_dir, "cpu").get(name)
+    preprocess = make_preprocessor(PreprocessSpec.from_meta(model.meta))
+    split = patient_split([t["patient_id"] for t in truths], seed=0)
+    test = {p for p, s in split.items() if s == "test"}
+    rows = _series_probabilities(model, preprocess, data_dir, truths, weighting, test)
     out = models_dir / name / "evaluation" / "series_level"
     predictions = write_rows(rows, out / "series_predictions.csv")
-    return evaluate_predictions_csv(predictions, out, title=f"{name}: series calls (test split)")
+    return evaluate_predictions_csv(predictions, out, threshold=model.meta["threshold"], title=f"{name}: series (test)")
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -166,9 +180,7 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: python -m training.build_demo_models --models-dir models --work build/demo-training."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--work", type=Path, default=Path("build/demo-training"))
     parser.add_argument("--olt-patients", type=int, default=OLT_PATIENTS)

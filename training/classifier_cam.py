@@ -20,9 +20,7 @@ class CamClassifier(nn.Module):
     Outputs: probabilities (B, classes) and cam (B, h, w) for class `cam_class`.
     """
 
-    def __init__(
-        self, features: nn.Module, num_features: int, num_classes: int = 2, cam_class: int = 1
-    ) -> None:
+    def __init__(self, features: nn.Module, num_features: int, num_classes: int = 2, cam_class: int = 1) -> None:
         super().__init__()
         self.features = features
         self.fc = nn.Linear(num_features, num_classes)
@@ -40,9 +38,7 @@ class CamClassifier(nn.Module):
         return self.fc(self.features(x).mean(dim=(2, 3)))
 
 
-def build_resnet_classifier(
-    depth: int = 50, num_classes: int = 2, pretrained: str | None = None
-) -> CamClassifier:
+def build_resnet_classifier(depth: int = 50, num_classes: int = 2, pretrained: str | None = None) -> CamClassifier:
     """MONAI's 2D ResNet (50 or 18) with the final layer replaced for `num_classes`.
 
     `pretrained` is a user-supplied state-dict file (e.g. ImageNet weights); nothing is downloaded.

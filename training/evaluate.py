@@ -65,9 +65,7 @@ def evaluate_predictions_csv(
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     if metrics["roc"] is not None:
         auc = metrics["auc"]
-        plot_roc(
-            metrics["roc"]["fpr"], metrics["roc"]["tpr"], f"AUC {_fmt(auc)}", out_dir / "roc.png", title or ""
-        )
+        plot_roc(metrics["roc"]["fpr"], metrics["roc"]["tpr"], f"AUC {_fmt(auc)}", out_dir / "roc.png", title or "")
     cm = metrics["confusion_matrix"]
     plot_confusion_matrix(
         cm["tn"], cm["fp"], cm["fn"], cm["tp"], class_names, out_dir / "confusion_matrix.png", title or ""
@@ -77,9 +75,7 @@ def evaluate_predictions_csv(
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, evaluate, print a short table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.5)

@@ -35,9 +35,7 @@ def export_torchscript(model: nn.Module, path: Path, meta: dict[str, Any]) -> Pa
     full_meta = {**meta, "weights_sha256": weights_sha256(model)}
     scripted = torch.jit.script(model)
     buffer = io.BytesIO()
-    torch.jit.save(
-        scripted, buffer, _extra_files={META_FILE: json.dumps(full_meta, indent=2, sort_keys=True)}
-    )
+    torch.jit.save(scripted, buffer, _extra_files={META_FILE: json.dumps(full_meta, indent=2, sort_keys=True)})
     atomic_write_bytes(Path(path), buffer.getvalue())
     logger.info("Exported %s (%s)", path, full_meta.get("name"))
     return Path(path)

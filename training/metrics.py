@@ -113,9 +113,7 @@ def binary_classification_metrics(
     if set(np.unique(labels)) - {0, 1}:
         raise ValueError(f"labels must be 0 or 1, got {np.unique(labels).tolist()}")
     if probabilities.min() < 0 or probabilities.max() > 1:
-        raise ValueError(
-            f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}"
-        )
+        raise ValueError(f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}")
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, predicted, labels=[0, 1]).ravel())
     one_per_group = groups is None or len(np.unique(groups)) == len(labels)

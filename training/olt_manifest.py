@@ -45,8 +45,13 @@ def olt_manifest_rows(
             lesion = set(series["slices_with_lesion"]) if truth["lesion"] else set()
             chosen = sorted(lesion) + _spread([n for n in numbers if n not in lesion], negatives)
             for number in chosen:
-                rows.append({"path": str(paths[(series["series_instance_uid"], number)]),
-                             "patient_id": truth["patient_id"], "label": "1" if number in lesion else "0"})
+                rows.append(
+                    {
+                        "path": str(paths[(series["series_instance_uid"], number)]),
+                        "patient_id": truth["patient_id"],
+                        "label": "1" if number in lesion else "0",
+                    }
+                )
     return rows
 
 

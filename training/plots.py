@@ -32,9 +32,7 @@ def plot_confusion_matrix(
 ) -> Path:
     """Confusion matrix with counts."""
     fig, ax = plt.subplots(figsize=(4.5, 4.0), dpi=120)
-    ConfusionMatrixDisplay(np.array([[tn, fp], [fn, tp]]), display_labels=list(labels)).plot(
-        ax=ax, colorbar=False
-    )
+    ConfusionMatrixDisplay(np.array([[tn, fp], [fn, tp]]), display_labels=list(labels)).plot(ax=ax, colorbar=False)
     ax.set_title(title or "Confusion matrix")
     fig.tight_layout()
     fig.savefig(path)

@@ -140,8 +140,7 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
     images = _load_images(rows, spec)
     labels = torch.tensor([int(r["label"]) for r in rows])
     idx = {
-        name: [i for i, r in enumerate(rows) if subsets[r["patient_id"]] == name]
-        for name in ("train", "val", "test")
+        name: [i for i, r in enumerate(rows) if subsets[r["patient_id"]] == name] for name in ("train", "val", "test")
     }
     logger.info("Split (images): %s", {k: len(v) for k, v in idx.items()})
 
@@ -195,9 +194,7 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
             val_logits = head_logits(val_x)
             val_loss = float(loss_fn(val_logits, labels[idx["val"]]))
             val_acc = float((val_logits.argmax(1) == labels[idx["val"]]).float().mean())
-        history.append(
-            {"epoch": epoch + 1, "train_loss": total / len(order), "val_loss": val_loss, "val_acc": val_acc}
-        )
+        history.append({"epoch": epoch + 1, "train_loss": total / len(order), "val_loss": val_loss, "val_acc": val_acc})
         if val_loss < best[0]:
             state = {k: v.clone() for k, v in model.state_dict().items()}
             best = (val_loss, epoch + 1, state)
@@ -212,9 +209,7 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
         writer.writerow(["patient_id", "label", "probability", "path"])
         for i, p in zip(idx["test"], test_prob, strict=True):
             writer.writerow([rows[i]["patient_id"], rows[i]["label"], f"{p:.6f}", rows[i]["path"]])
-    metrics = evaluate_predictions_csv(
-        predictions, out_dir / "evaluation", title=f"{config.name} (test split)"
-    )
+    metrics = evaluate_predictions_csv(predictions, out_dir / "evaluation", title=f"{config.name} (test split)")
     (out_dir / "evaluation" / "history.json").write_text(json.dumps(history, indent=1))
     meta = {
         "name": config.name,
@@ -241,9 +236,7 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
             "seed": config.seed,
             "split_images": {k: len(v) for k, v in idx.items()},
         },
-        "test_metrics": {
-            k: metrics[k]["value"] for k in ("accuracy", "auc", "precision", "recall", "specificity")
-        },
+        "test_metrics": {k: metrics[k]["value"] for k in ("accuracy", "auc", "precision", "recall", "specificity")},
         "demo": config.demo,
     }
     export_torchscript(model, out_dir / f"{config.name}.ts", meta)
@@ -252,9 +245,7 @@ def train_classifier(manifest: Path, out_dir: Path, config: TrainConfig) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: python -m training.train_classifier --manifest CSV --out DIR --name NAME [...]."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, required=True, help="CSV with path,patient_id,label")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", required=True)

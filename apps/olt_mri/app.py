@@ -31,9 +31,7 @@ class OltMriApp(BatchApplication):
         inference = TorchScriptInferenceOperator(
             self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="inference"
         )
-        report = OltReportOperator(
-            self, model_store=self.model_store, app_version=self.app_version, name="olt_report"
-        )
+        report = OltReportOperator(self, model_store=self.model_store, app_version=self.app_version, name="olt_report")
         writer = StudyResultWriterOperator(
             self, output_root=self.run_options.output, ledger=self.ledger, name="result_writer"
         )

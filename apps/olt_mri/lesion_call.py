@@ -1,8 +1,10 @@
 """OLT domain logic: from per-slice probabilities to per-series, per-weighting and per-study calls.
 
 Rule (documented in the README):
-* series probability = the highest slice probability in the series (a lesion is focal: it shows on a
-  few slices only, so averaging would dilute it); the key slice is that slice;
+* a slice's supported probability = the lower of its own probability and its higher neighbour's: an OLT of
+  a few millimetres shows on at least two adjacent 3-4 mm slices, while a one-slice blip is noise;
+* series probability = the highest supported probability (a lesion is focal: averaging over the series would
+  dilute it); the key slice is that slice;
 * a series is positive when its probability reaches the model's threshold (meta "threshold", 0.5);
 * per weighting (T1, T2): the highest of its planes;
 * the study is positive when any selected series is positive (a triage rule: sensitive by design),
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SeriesCall", "StudyCall", "call_series", "call_study"]
+__all__ = ["SeriesCall", "StudyCall", "call_series", "call_study", "supported_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,24 @@ class StudyCall:
     by_weighting: dict[str, float]
 
 
+def supported_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Each slice's probability capped by its more probable neighbour's (a lone slice keeps its own)."""
+    p = np.asarray(probabilities, dtype=float)
+    if p.size < 2:
+        return p
+    left = np.concatenate([[-np.inf], p[:-1]])
+    right = np.concatenate([p[1:], [-np.inf]])
+    return np.minimum(p, np.maximum(left, right))
+
+
 def call_series(rule: str, slice_probabilities: np.ndarray, threshold: float) -> SeriesCall:
-    """Max-over-slices call for one series."""
+    """The series call: highest neighbour-supported slice probability against the threshold."""
     probabilities = np.asarray(slice_probabilities, dtype=float)
     if probabilities.ndim != 1 or probabilities.size == 0:
-        raise ValueError(
-            f"need a non-empty 1-D array of slice probabilities, got shape {probabilities.shape}"
-        )
-    key = int(np.argmax(probabilities))
-    top = float(probabilities[key])
+        raise ValueError(f"need a non-empty 1-D array of slice probabilities, got shape {probabilities.shape}")
+    supported = supported_probabilities(probabilities)
+    key = int(np.argmax(supported))
+    top = float(supported[key])
     return SeriesCall(
         rule=rule,
         probability=top,

@@ -62,27 +62,21 @@ class OltReportOperator(StudyStageOperator):
     OUTPUT = "report"
     STAGE = "postprocess"
 
-    def __init__(
-        self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs
-    ) -> None:
+    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs) -> None:
         self._store = model_store
         self._version = app_version
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            work.result = StudyResult(
-                status="no_matching_series", report=None, csv_row={"call": "", "probability": ""}
-            )
+            work.result = StudyResult(status="no_matching_series", report=None, csv_row={"call": "", "probability": ""})
             logger.info("Study %s: no T1/T2 coronal or sagittal series to analyse", work.uid)
             return
         calls, findings, keys, models = [], [], [], {}
         for images in work.series_images:
             model = self._store.get(images.selected.model)
             models[model.name] = model
-            call = call_series(
-                images.selected.rule, images.outputs["probabilities"][:, 1], model.meta["threshold"]
-            )
+            call = call_series(images.selected.rule, images.outputs["probabilities"][:, 1], model.meta["threshold"])
             calls.append(call)
             findings.append(_finding(images, call))
             banner = DEMO_BANNER if model.meta.get("demo") else "Research use"
@@ -97,9 +91,7 @@ class OltReportOperator(StudyStageOperator):
         algorithm = Algorithm(
             name="msk-maps olt_mri",
             version=self._version,
-            parameters={
-                name: f"{m.meta['version']} sha256:{m.sha256[:12]}" for name, m in sorted(models.items())
-            },
+            parameters={name: f"{m.meta['version']} sha256:{m.sha256[:12]}" for name, m in sorted(models.items())},
         )
         report = StudyReport(study_uid=work.uid, algorithm=algorithm, findings=findings, summary=summary)
         work.result = StudyResult(
