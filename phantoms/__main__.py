@@ -10,7 +10,7 @@ from pathlib import Path
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
 
-__all__ = ["main", "build_parser"]
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

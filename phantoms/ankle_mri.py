@@ -210,7 +210,7 @@ def _anatomy(rng: np.random.Generator, lesion: bool, laterality: str) -> _Anatom
         cx, cy = side * talus[0] * rng.uniform(0.35, 0.55), rng.uniform(-0.3, 0.3) * talus[1]
         surface = talus[2] * np.sqrt(1.0 - (cx / talus[0]) ** 2 - (cy / talus[1]) ** 2)
         center = (float(cx), float(cy), float(surface - 2.5))  # subchondral: just under the dome
-        radius = float(rng.uniform(3.5, 5.0))  # 7-10 mm across
+        radius = float(rng.uniform(4.0, 5.0))  # 8-10 mm across: still a few pixels after a 64x64 resize
     shift = tuple(float(v) for v in rng.normal(0, 2.0, 3))
     return _Anatomy(talus, 12.5 + rng.normal(0, 0.8), leg, lateral, center, radius, shift)
 

@@ -130,7 +130,8 @@ class MRAcquisition:
 
 def set_mr_image(ds: Dataset, acquisition: MRAcquisition) -> None:
     """Fill the MR Image module (ImageType, sequence, TR/TE, field strength) of a 2D MR slice."""
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER" if acquisition.localizer else "M", "NORM"]
+    # "OTHER" is a defined term for value 3; a localizer says so in value 4 (dciodvfy then has no warning).
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"] + (["LOCALIZER"] if acquisition.localizer else [])
     ds.ScanningSequence = acquisition.scanning_sequence
     ds.SequenceVariant = acquisition.sequence_variant
     ds.ScanOptions = "FS" if acquisition.fat_sat else ""
