@@ -128,7 +128,8 @@ def _decode_dali(frame: bytes, ds: Dataset, device: str) -> np.ndarray:
         # A failed run leaves the DALI pipeline unusable: drop it so the next image gets a fresh one.
         _DALI_PIPELINES.pop(("uint16" if dtype.itemsize == 2 else "uint8", device), None)
         raise PixelDataError(f"DALI failed: {str(exc).splitlines()[0]}") from exc
-    array = np.asarray(output.as_cpu()[0] if device == "cuda" else output[0])
+    # Copy: the pipeline reuses its output buffer on the next run.
+    array = np.array(output.as_cpu()[0] if device == "cuda" else output[0], copy=True)
     samples = int(ds.get("SamplesPerPixel", 1))
     if samples == 1 and array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]

@@ -108,3 +108,13 @@ def test_missing_pixel_module_is_a_clear_error() -> None:
     del ds.BitsStored
     with pytest.raises(PixelDataError, match="lacks BitsStored"):
         decode_image(ds)
+
+
+def test_dali_results_survive_the_next_decode() -> None:
+    first, second = _synthetic(16), _synthetic(12)
+    expected = first.pixel_array.copy()
+    first.compress(JPEG2000Lossless)
+    second.compress(JPEG2000Lossless)
+    kept = decode_image(first).stored
+    decode_image(second)  # DALI reuses its output buffer for this one
+    np.testing.assert_array_equal(kept, expected)
