@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from bench.__main__ import PROBABILITY_TOLERANCE, _compare
+
+
+def test_findings_compare_within_tolerance_only() -> None:
+    a = {"s1": {"T1 coronal": (True, 0.91), "T2 sagittal": (False, 0.10)}}
+    close = {"s1": {"T1 coronal": (True, 0.91 + PROBABILITY_TOLERANCE / 2), "T2 sagittal": (False, 0.10)}}
+    assert _compare(a, close)[0]
+    far = {"s1": {"T1 coronal": (True, 0.80), "T2 sagittal": (False, 0.10)}}
+    same, worst = _compare(a, far)
+    assert not same and abs(worst - 0.11) < 1e-9
+    flipped = {"s1": {"T1 coronal": (False, 0.91), "T2 sagittal": (False, 0.10)}}
+    assert not _compare(a, flipped)[0]
+    assert not _compare(a, {"s1": {"T1 coronal": (True, 0.91)}})[0]
