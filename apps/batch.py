@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +21,19 @@ from operators.run_ledger import RunLedger
 from operators.run_plan import RunPlan, plan_run, resolve_shard
 from operators.study_index import StudyIndex, index_folder
 
-__all__ = ["BatchOptions", "BatchApplication", "parse_batch_args", "run_batch"]
+__all__ = ["BatchOptions", "BatchApplication", "parse_batch_args", "run_batch", "holoscan_stack_limit"]
 
 logger = logging.getLogger(__name__)
+
+
+HOLOSCAN_STACK_BYTES = 32 * 1024 * 1024
+
+
+def holoscan_stack_limit() -> None:
+    """Raise this process's stack limit to the 32 MiB Holoscan wants (use as a child's preexec_fn)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    target = HOLOSCAN_STACK_BYTES if hard == resource.RLIM_INFINITY else min(hard, HOLOSCAN_STACK_BYTES)
+    resource.setrlimit(resource.RLIMIT_STACK, (max(soft, target), hard))
 
 
 @dataclass(frozen=True)

@@ -123,9 +123,17 @@ def _markdown(results: dict[str, Any]) -> str:
     for app, r in results["apps"].items():
         e2e, ratios, memory = r["end_to_end"], r["ratios"], r["memory"]
         cells = [
-            app, r["studies"], r["images"], e2e["seconds"], e2e["studies_per_s"], e2e["images_per_s"],
-            r["model_floor"]["seconds"], ratios["overhead_end_to_end_over_floor"],
-            ratios["batch_gain_per_study_launch_over_batch"], memory["rss_mb_n"], memory["rss_mb_10n"],
+            app,
+            r["studies"],
+            r["images"],
+            e2e["seconds"],
+            e2e["studies_per_s"],
+            e2e["images_per_s"],
+            r["model_floor"]["seconds"],
+            ratios["overhead_end_to_end_over_floor"],
+            ratios["batch_gain_per_study_launch_over_batch"],
+            memory["rss_mb_n"],
+            memory["rss_mb_10n"],
             ratios["rss_10n_over_n"],
             f"{r['unoptimised']['findings_equal']} (max Δp {r['unoptimised']['max_probability_diff']:.1e})",
         ]

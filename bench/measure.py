@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from apps.batch import holoscan_stack_limit
 from operators.image_preprocessor import decode_series
 from operators.model_store import ModelStore
 from operators.preprocess import PreprocessSpec, make_preprocessor
@@ -34,12 +34,6 @@ class ChildRun:
     stderr_tail: str
 
 
-def _stack() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    target = 32 * 1024 * 1024 if hard == resource.RLIM_INFINITY else min(hard, 32 * 1024 * 1024)
-    resource.setrlimit(resource.RLIMIT_STACK, (max(soft, target), hard))
-
-
 def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
     """Run a command to completion; its own peak RSS comes from wait4, not from the whole process tree."""
     start = time.perf_counter()
@@ -50,7 +44,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
-        preexec_fn=_stack,
+        preexec_fn=holoscan_stack_limit,
     )
     stderr = proc.stderr.read() if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)

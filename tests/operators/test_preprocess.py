@@ -40,9 +40,7 @@ def test_reference_resize_matches_torch_bilinear() -> None:
     image = _images([(192, 176)])[0]
     low, high = intensity_window(image)
     scaled = torch.from_numpy(np.clip((image - low) / (high - low), 0, 1))[None, None]
-    resized = torch.nn.functional.interpolate(scaled, size=(224, 224), mode="bilinear", align_corners=False)[
-        0, 0
-    ]
+    resized = torch.nn.functional.interpolate(scaled, size=(224, 224), mode="bilinear", align_corners=False)[0, 0]
     expected = (resized.numpy() - 0.485) / 0.229
     np.testing.assert_allclose(preprocess_reference([image], spec)[0, 0], expected, atol=1e-4)
 

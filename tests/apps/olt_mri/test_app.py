@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import highdicom as hd
 import pydicom
 import pytest
 
+from apps.batch import holoscan_stack_limit
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
 from tests.dicom_validation import dciodvfy_errors
@@ -46,15 +46,8 @@ def _run_app(input_dir: Path, output_dir: Path, models: Path, *extra: str) -> su
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_holoscan_stack,
+        preexec_fn=holoscan_stack_limit,
     )
-
-
-def _holoscan_stack() -> None:
-    """Holoscan wants a 32 MiB stack (the Makefile sets it; this covers a bare `pytest`)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    target = 32 * 1024 * 1024 if hard == resource.RLIM_INFINITY else min(hard, 32 * 1024 * 1024)
-    resource.setrlimit(resource.RLIMIT_STACK, (max(soft, target), hard))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
