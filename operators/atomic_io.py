@@ -24,6 +24,7 @@ __all__ = [
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` then rename tmp_path to `path` (atomic on one filesystem)."""
     path = Path(path)

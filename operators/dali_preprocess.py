@@ -19,9 +19,7 @@ logger = logging.getLogger(__name__)
 class DaliPreprocessor:
     """Scale, resize, replicate and normalise a batch of 2D images with one DALI pipeline built once."""
 
-    def __init__(
-        self, spec: PreprocessSpec, device: str = "cpu", batch_size: int = 32, num_threads: int = 2
-    ) -> None:
+    def __init__(self, spec: PreprocessSpec, device: str = "cpu", batch_size: int = 32, num_threads: int = 2) -> None:
         self.spec = spec
         self.device = device
         self.batch_size = batch_size

@@ -31,9 +31,7 @@ def decode_series(selected: SelectedSeries, device: str, failures: list[InputFai
             continue
         if decoded.flat:
             failures.append(
-                InputFailure(
-                    str(instance.path), "decoded image is one flat value; not inferred on", study_uid
-                )
+                InputFailure(str(instance.path), "decoded image is one flat value; not inferred on", study_uid)
             )
             continue
         images.instances.append(instance)

@@ -152,9 +152,7 @@ def decode_stored(ds: Dataset, *, prefer: str = "dali", device: str = "cpu") -> 
     use_dali = use_dali and os.environ.get("MSK_MAPS_NO_DALI") != "1"
     if use_dali:
         try:
-            frame = next(
-                generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
-            )
+            frame = next(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1)))
             return _decode_dali(frame, ds, device), f"dali-{'gpu' if device == 'cuda' else 'cpu'}"
         except (PixelDataError, ImportError, StopIteration, ValueError) as exc:
             logger.info("DALI could not decode %s (%s); using pydicom", ds.get("SOPInstanceUID", "?"), exc)

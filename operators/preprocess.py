@@ -44,9 +44,7 @@ class PreprocessSpec:
         if self.intensity != "percentile":
             raise ValueError(f"intensity scaling {self.intensity!r} is not supported (expected 'percentile')")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(
-                f"mean/std need {self.channels} values, got {list(self.mean)} / {list(self.std)}"
-            )
+            raise ValueError(f"mean/std need {self.channels} values, got {list(self.mean)} / {list(self.std)}")
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> PreprocessSpec:
@@ -98,9 +96,7 @@ def preprocess_reference(images: Sequence[np.ndarray], spec: PreprocessSpec) -> 
     return out
 
 
-def make_preprocessor(
-    spec: PreprocessSpec, device: str = "cpu"
-) -> Callable[[Sequence[np.ndarray]], torch.Tensor]:
+def make_preprocessor(spec: PreprocessSpec, device: str = "cpu") -> Callable[[Sequence[np.ndarray]], torch.Tensor]:
     """DALI preprocessing (GPU when device is "cuda"); the numpy reference when DALI is unavailable or off."""
     if os.environ.get("MSK_MAPS_NO_DALI") != "1":
         try:

@@ -38,8 +38,7 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
         "classification": _concept(finding.classification),
         "classification_probability": _rounded(finding.classification_probability),
         "measurements": [
-            {"name": m.name.meaning, "value": _rounded(m.value), "unit": m.unit.value}
-            for m in finding.measurements
+            {"name": m.name.meaning, "value": _rounded(m.value), "unit": m.unit.value} for m in finding.measurements
         ],
         "region": region,
         "source_sop_instance_uids": [str(ds.SOPInstanceUID) for ds in finding.source_images],

@@ -99,9 +99,7 @@ class SelectionRule:
 
     def matches(self, series: Series, derived: dict[str, Any]) -> bool:
         """Whether every condition holds for this series."""
-        return all(
-            _condition_holds(key, expected, series, derived) for key, expected in self.conditions.items()
-        )
+        return all(_condition_holds(key, expected, series, derived) for key, expected in self.conditions.items())
 
 
 @dataclass(frozen=True)
@@ -117,9 +115,7 @@ class SelectionRules:
         try:
             rules = [SelectionRule(r["name"], r["model"], dict(r["conditions"])) for r in spec["rules"]]
         except (KeyError, TypeError) as exc:
-            raise ValueError(
-                f"Selection rules in {path} need name, model and conditions per rule: {exc}"
-            ) from exc
+            raise ValueError(f"Selection rules in {path} need name, model and conditions per rule: {exc}") from exc
         if not rules:
             raise ValueError(f"Selection rules in {path} define no rule")
         return cls(rules=rules)

@@ -103,9 +103,7 @@ def _group(finding: Finding, report_uid: str, algorithm: hd.sr.AlgorithmIdentifi
         qualitative_evaluations=_evaluations(finding),
     )
     if finding.region is not None:
-        source = next(
-            ds for ds in finding.source_images if ds.SOPInstanceUID == finding.region.source_sop_instance_uid
-        )
+        source = next(ds for ds in finding.source_images if ds.SOPInstanceUID == finding.region.source_sop_instance_uid)
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues[finding.region.graphic_type],
             graphic_data=np.asarray(finding.region.points, dtype=float),

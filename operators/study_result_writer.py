@@ -9,7 +9,9 @@ from typing import Any
 
 from monai.deploy.core import Fragment
 
+from operators import dicom_codes
 from operators.atomic_io import atomic_write_bytes, atomic_write_dicom, atomic_write_json
+from operators.findings import Concept
 from operators.overlay import png_bytes
 from operators.result_serialization import report_to_json
 from operators.run_ledger import RunLedger
@@ -41,7 +43,13 @@ class StudyResultWriterOperator(StudyStageOperator):
     STAGE = "write"
 
     def __init__(
-        self, fragment: Fragment, *args, output_root: Path, ledger: RunLedger, procedure: str = "", **kwargs
+        self,
+        fragment: Fragment,
+        *args,
+        output_root: Path,
+        ledger: RunLedger,
+        procedure: Concept = dicom_codes.IMAGING_PROCEDURE,
+        **kwargs,
     ) -> None:
         self._root = Path(output_root)
         self._ledger = ledger
@@ -70,18 +78,14 @@ class StudyResultWriterOperator(StudyStageOperator):
     def _write_dicom(self, work: StudyWork, result: StudyResult, out_dir: Path) -> list[str]:
         report = result.report
         version = f"{self._ledger.app}-{report.algorithm.version}"
-        source = (
-            (report.findings[0].source_images or [work.study.first])[0]
-            if report.findings
-            else work.study.first
-        )
+        source = (report.findings[0].source_images or [work.study.first])[0] if report.findings else work.study.first
         sr = build_measurement_report(
             report,
             source,
             series_instance_uid=derived_uid(work.uid, version, "sr-series"),
             sop_instance_uid=derived_uid(work.uid, version, "sr"),
             series_number=SR_SERIES_NUMBER,
-            **({"procedure": self._procedure} if self._procedure else {}),
+            procedure=self._procedure,
         )
         atomic_write_dicom(out_dir / "report_sr.dcm", sr)
         files = ["report_sr.dcm"]

@@ -28,9 +28,7 @@ class TorchScriptInferenceOperator(StudyStageOperator):
     OUTPUT = "predictions"
     STAGE = "inference"
 
-    def __init__(
-        self, fragment: Fragment, *args, model_store: ModelStore, batch_size: int = 16, **kwargs
-    ) -> None:
+    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, batch_size: int = 16, **kwargs) -> None:
         self._store = model_store
         self._batch_size = batch_size
         super().__init__(fragment, *args, **kwargs)
