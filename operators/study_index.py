@@ -110,12 +110,21 @@ def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:
     failures: list[InputFailure] = []
     for series_uid, paths in sorted(series_paths.items()):
         instances: list[Instance] = []
+        seen: dict[str, Path] = {}
         for path in paths:
             try:
                 header = pydicom.dcmread(path, stop_before_pixels=True)
             except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
                 failures.append(InputFailure(str(path), f"unreadable DICOM header ({exc})", study_uid))
                 continue
+            sop_uid = str(header.SOPInstanceUID)
+            if sop_uid in seen:
+                # Archive exports often hold the same instance twice; analysing it twice would skew the call.
+                failures.append(
+                    InputFailure(str(path), f"duplicate of {seen[sop_uid]} (same SOPInstanceUID)", study_uid)
+                )
+                continue
+            seen[sop_uid] = path
             instances.append(Instance(path=path, header=header))
         if instances:
             instances.sort(key=_sort_key)

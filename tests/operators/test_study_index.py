@@ -34,3 +34,15 @@ def test_shards_are_stable_and_cover_every_study() -> None:
     parts = [shard_of(uid, 4) for uid in uids]
     assert parts == [shard_of(uid, 4) for uid in uids]
     assert set(parts) == {0, 1, 2, 3}
+
+
+def test_a_duplicated_file_is_used_once_and_reported(tmp_path: Path) -> None:
+    paths = write_mr_series(tmp_path / "s", "1.2.3.7", slices=3)
+    copy = tmp_path / "s" / "copy_of_first.dcm"
+    copy.write_bytes(paths[0].read_bytes())
+    index = index_folder(tmp_path)
+    study = load_study("1.2.3.7", index.studies["1.2.3.7"])
+    assert len(study.series[0].instances) == 3
+    assert [(Path(f.item).name, f.reason.startswith("duplicate of")) for f in study.failures] == [
+        ("copy_of_first.dcm", True)
+    ]
