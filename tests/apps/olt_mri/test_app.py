@@ -142,3 +142,16 @@ def test_kill_then_resume_matches_an_uninterrupted_run(batch: dict) -> None:
         assert (output / result.parent.name / "result.json").read_text() == result.read_text()
     assert sorted(p.name for p in output.iterdir()) == sorted(p.name for p in reference.iterdir())
     assert _rows(output / "results.csv") == _rows(reference / "results.csv")
+
+
+def test_missing_model_or_input_stops_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    proc = _run_app(tmp_path / "in", tmp_path / "out", tmp_path / "no_models")
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    assert stderr.strip().splitlines()[-1].startswith("error: Model 'olt_mri_t1' not found")
+    proc = _run_app(tmp_path / "absent", tmp_path / "out", tmp_path / "no_models")
+    _, stderr = proc.communicate(timeout=300)
+    assert (
+        proc.returncode == 2 and stderr.strip().splitlines()[-1] == f"error: input {tmp_path / 'absent'} does not exist"
+    )
