@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bench.decode import decode_speed
+from bench.floor_variants import floor_variants
 from bench.measure import REPO, model_floor, run_app
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 
@@ -146,6 +147,18 @@ def _markdown(results: dict[str, Any]) -> str:
         f"Decode ({d['images']} JPEG 2000 lossless 16-bit images, {d['shape']}): DALI {d['dali_s']} s, "
         f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})",
     ]
+    lines += [
+        "",
+        "Model floor options (ResNet50 CAM classifier, 3x224x224, batch 8, median of 3):",
+        "",
+        "| variant | threads | s/image | speed-up vs exported | max rel. CAM change | same results |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results.get("floor_variants", []):
+        lines.append(
+            f"| {row['variant']} | {row['threads']} | {row['s_per_image']} | {row['speedup_vs_exported']} | "
+            f"{row['max_rel_diff']:.1e} | {row['same_results']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     for app in args.apps:
         results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
     results["decode"] = decode_speed(args.work / "decode")
+    results["floor_variants"] = floor_variants()
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{results['date']}.json").write_text(json.dumps(results, indent=1))
