@@ -149,7 +149,7 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "Model floor options (ResNet50 CAM classifier, 3x224x224, batch 8, median of 3):",
+        "Model floor options (ResNet50 CAM classifier, 3x224x224, batch 8, median of 5 after warm-up):",
         "",
         "| variant | threads | s/image | speed-up vs exported | max rel. CAM change | same results |",
         "|---|---|---|---|---|---|",

@@ -23,18 +23,27 @@ def _relative_diff(output: torch.Tensor, reference: torch.Tensor) -> float:
     return float((output.float() - reference).abs().max() / reference.abs().max().clamp(min=1e-12))
 
 
-def _time(fn, x: torch.Tensor, repeats: int) -> float:
-    fn(x)  # warm-up (graph optimisation, allocator)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x)
-        samples.append(time.perf_counter() - start)
-    return sorted(samples)[len(samples) // 2] / x.shape[0]
+def _interleaved_times(variants: list[tuple[str, Any, torch.Tensor]], repeats: int) -> list[float]:
+    """Median seconds per image of each variant, each timed in its own block after two warm-up calls.
+
+    (Interleaving the variants call by call was tried: switching models between calls slowed every
+    variant about fourfold, so the blocks measure each option as a batch run would use it.)
+    """
+    medians = []
+    for _, fn, inputs in variants:
+        fn(inputs)
+        fn(inputs)
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(inputs)
+            samples.append((time.perf_counter() - start) / inputs.shape[0])
+        medians.append(sorted(samples)[len(samples) // 2])
+    return medians
 
 
 @torch.inference_mode()
-def floor_variants(batch: int = 8, repeats: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+def floor_variants(batch: int = 8, repeats: int = 5, seed: int = 0) -> list[dict[str, Any]]:
     """Seconds per 224x224 image and the largest relative change of the CAM for each variant."""
     torch.manual_seed(seed)
     model = torch.jit.script(build_resnet_classifier(50).eval())
@@ -60,8 +69,7 @@ def floor_variants(batch: int = 8, repeats: int = 3, seed: int = 0) -> list[dict
     ]
     rows = []
     threads = torch.get_num_threads()
-    for name, fn, inputs in variants:
-        seconds = _time(fn, inputs, repeats)
+    for (name, fn, inputs), seconds in zip(variants, _interleaved_times(variants, repeats), strict=True):
         diff = _relative_diff(fn(inputs), reference)
         rows.append(
             {
@@ -74,11 +82,12 @@ def floor_variants(batch: int = 8, repeats: int = 3, seed: int = 0) -> list[dict
         )
     torch.set_num_threads(1)
     try:
-        seconds = _time(lambda t: frozen(t)[1], x, repeats)
+        single = [("freeze + optimize_for_inference", lambda t: frozen(t)[1], x)]
+        seconds = _interleaved_times(single, repeats)[0]
         diff = _relative_diff(frozen(x)[1], reference)
         rows.append(
             {
-                "variant": "freeze + optimize_for_inference",
+                "variant": single[0][0],
                 "threads": 1,
                 "s_per_image": round(seconds, 4),
                 "max_rel_diff": diff,

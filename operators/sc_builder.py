@@ -1,32 +1,55 @@
-"""Build a Secondary Capture (highdicom) of a rendered picture, filed with the source study."""
+"""Build a Secondary Capture (highdicom SCImage) of a rendered picture, filed with the source's study.
+
+The picture is 8-bit RGB; patient and study modules come from the source (`SCImage.from_ref_dataset`).
+Orientation: PatientOrientation is derived from the source (its own PatientOrientation, else the dominant
+axes of ImageOrientationPatient), because the picture is drawn in the source's row/column directions.
+Laterality is the source's Laterality or ImageLaterality when that is R or L. When either is unknown
+the attribute is written empty (Type 2C, "unknown") rather than guessed: dciodvfy accepts that with a
+warning, and reports an error when Laterality is left out altogether.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 
-__all__ = ["build_secondary_capture"]
+__all__ = ["MANUFACTURER", "build_secondary_capture", "patient_orientation"]
 
-# Image orientation of the source picture's rows/columns when the source has none (e.g. radiographs).
-_DEFAULT_ORIENTATION = ("L", "F")
+logger = logging.getLogger(__name__)
+
+MANUFACTURER = "msk-maps"
+
+# LPS patient axes: +x towards the patient's left, +y posterior, +z head.
 _AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
+_LETTERS = {"L", "R", "P", "A", "H", "F"}
 
 
-def _patient_orientation(source: Dataset) -> tuple[str, str]:
-    """Row and column directions as patient-orientation letters, from the source geometry when present."""
-    if "PatientOrientation" in source and len(source.PatientOrientation) == 2:
-        return tuple(str(v) for v in source.PatientOrientation)  # type: ignore[return-value]
+def patient_orientation(source: Dataset) -> tuple[str, str] | None:
+    """Row and column directions as patient-orientation letters; None when the source does not say."""
+    given = [str(v).strip().upper() for v in (source.get("PatientOrientation") or [])]
+    # Oblique values such as "LP" name several axes; highdicom takes one letter each, the first dominates.
+    if len(given) == 2 and all(g and g[0] in _LETTERS for g in given):
+        return given[0][0], given[1][0]
     orientation = source.get("ImageOrientationPatient")
     if orientation is None or len(orientation) != 6:
-        return _DEFAULT_ORIENTATION
+        return None
     letters = []
-    for vector in (orientation[:3], orientation[3:]):
+    for vector in (np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)):
         axis = int(np.argmax(np.abs(vector)))
-        # LPS: +x points to the patient's left, +y posterior, +z head.
         positive, negative = _AXIS_LETTERS[axis]
-        letters.append(positive if float(vector[axis]) > 0 else negative)
+        letters.append(positive if vector[axis] > 0 else negative)
     return letters[0], letters[1]
+
+
+def _laterality(source: Dataset) -> str | None:
+    for keyword in ("Laterality", "ImageLaterality"):
+        value = str(source.get(keyword) or "").strip().upper()
+        if value in ("R", "L"):
+            return value
+    return None
 
 
 def build_secondary_capture(
@@ -42,6 +65,8 @@ def build_secondary_capture(
     """An RGB SC image in the source's study (patient/study modules copied from `source`)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 picture, got {rgb.shape} {rgb.dtype}")
+    orientation = patient_orientation(source)
+    laterality = _laterality(source)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=rgb,
@@ -52,9 +77,15 @@ def build_secondary_capture(
         sop_instance_uid=sop_instance_uid,
         series_number=series_number,
         instance_number=instance_number,
-        manufacturer="msk-maps",
-        patient_orientation=_patient_orientation(source),
-        laterality=source.get("Laterality") or source.get("ImageLaterality") or None,
+        manufacturer=MANUFACTURER,
+        # highdicom wants letters for a PATIENT picture; an unknown orientation is emptied just below.
+        patient_orientation=orientation or ("L", "F"),
+        laterality=laterality,
         series_description=series_description[:64],
     )
+    if orientation is None:
+        sc.PatientOrientation = ""
+        logger.debug("SC %s: source has no orientation; PatientOrientation left empty", sop_instance_uid)
+    if laterality is None:
+        sc.Laterality = ""
     return sc

@@ -1,117 +1,85 @@
-"""Build a TID 1500 Measurement Report (Comprehensive 3D SR) from a StudyReport, with highdicom.
+"""Build a TID 1500 Measurement Report (highdicom Comprehensive 3D SR) from a StudyReport.
 
-Structure: one measurement group per Finding —
-* a Finding with an image region → TID 1410 (planar ROI) whose region is an SCOORD on the source image;
-* otherwise → TID 1501 (measurements and qualitative evaluations) referencing its source images.
-Each group carries: tracking identifier (text + UID), finding type, finding site (+ laterality), the
-qualitative evaluation "<finding type>: Present/Absent", the classification when given, the probability
-(DCM 122157, UCUM "1") and any further measurements, all attributed to the algorithm (name, version,
-parameters). The observer is the algorithm as a device. Patient and study come from the evidence.
+Document produced (content tree, TID 1500):
+
+    Imaging Measurement Report (CONTAINER)
+    ├── Language of Content Item and Descendants: English
+    ├── Observation context: observer type Device, the algorithm as the device
+    │   (UID derived from its name and version, name, manufacturer "msk-maps", model "<name> <version>")
+    ├── Procedure reported: `procedure` (one concept or several, e.g. an imaging procedure)
+    └── Imaging Measurements (CONTAINER)
+        └── one Measurement Group per Finding (TID 1410 with a region, TID 1501 without; see sr_content)
+
+A report with no findings still gets one group: TID 1501 with tracking id `empty_tracking_id`, finding
+type `looked_for` (DCM "Finding" by default; apps should pass what they looked for, e.g. a fragment),
+presence Absent and `source` as its source image. So a reader sees an explicit negative ("looked for X,
+found none") rather than an empty report that might mean "never ran".
+
+Patient, study and evidence modules come from the evidence (`source` first, then every source image of
+every finding), so the SR files under the source's patient and study. Private codes (operators.dicom_codes
+MSK_SCHEME) are declared in CodingSchemeIdentificationSequence when the document uses any.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 
 import highdicom as hd
-import numpy as np
-from highdicom.sr import CodedConcept
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from operators import dicom_codes
 from operators.findings import Concept, Finding, StudyReport
+from operators.sr_content import algorithm_identification, check_report, coded, measurement_group
 from operators.uids import derived_uid
 
-__all__ = ["build_measurement_report", "coded"]
+__all__ = ["MANUFACTURER", "build_measurement_report"]
 
 logger = logging.getLogger(__name__)
 
-
-def coded(concept: Concept) -> CodedConcept:
-    """A highdicom CodedConcept from our Concept."""
-    return CodedConcept(value=concept.value, scheme_designator=concept.scheme, meaning=concept.meaning)
+MANUFACTURER = "msk-maps"
 
 
-def _algorithm(report: StudyReport) -> hd.sr.AlgorithmIdentification:
-    parameters = [f"{k}={v}" for k, v in sorted(report.algorithm.parameters.items())] or None
-    return hd.sr.AlgorithmIdentification(
-        name=report.algorithm.name, version=report.algorithm.version, parameters=parameters
+def _observer(report: StudyReport) -> hd.sr.ObserverContext:
+    algorithm = report.algorithm
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=derived_uid(algorithm.name, algorithm.version, "device"),
+            name=algorithm.name,
+            manufacturer_name=MANUFACTURER,
+            model_name=f"{algorithm.name} {algorithm.version}"[:64],
+        ),
     )
 
 
-def _measurements(finding: Finding, algorithm: hd.sr.AlgorithmIdentification) -> list[hd.sr.Measurement]:
-    measurements = []
-    if finding.probability is not None:
-        measurements.append(
-            hd.sr.Measurement(
-                name=coded(dicom_codes.PROBABILITY),
-                value=float(finding.probability),
-                unit=coded(dicom_codes.NO_UNITS),
-                algorithm_id=algorithm,
-            )
-        )
-    if finding.classification is not None and finding.classification_probability is not None:
-        measurements.append(
-            hd.sr.Measurement(
-                name=CodedConcept(
-                    dicom_codes.PROBABILITY.value,
-                    dicom_codes.PROBABILITY.scheme,
-                    f"Probability of {finding.classification.meaning}"[:64],
-                ),
-                value=float(finding.classification_probability),
-                unit=coded(dicom_codes.NO_UNITS),
-                algorithm_id=algorithm,
-            )
-        )
-    for item in finding.measurements:
-        measurements.append(
-            hd.sr.Measurement(
-                name=coded(item.name),
-                value=float(item.value),
-                unit=coded(item.unit),
-                algorithm_id=algorithm,
-            )
-        )
-    return measurements
+def _evidence(source: Dataset, findings: Sequence[Finding]) -> list[Dataset]:
+    evidence: dict[str, Dataset] = {str(source.SOPInstanceUID): source}
+    for finding in findings:
+        for ds in finding.source_images:
+            evidence.setdefault(str(ds.SOPInstanceUID), ds)
+    return list(evidence.values())
 
 
-def _evaluations(finding: Finding) -> list[hd.sr.QualitativeEvaluation]:
-    presence = dicom_codes.PRESENT if finding.present else dicom_codes.ABSENT
-    evaluations = [hd.sr.QualitativeEvaluation(name=coded(finding.finding_type), value=coded(presence))]
-    if finding.classification is not None:
-        evaluations.append(
-            hd.sr.QualitativeEvaluation(name=coded(dicom_codes.FINDING), value=coded(finding.classification))
-        )
-    return evaluations
+def _schemes(dataset: Dataset) -> Iterator[str]:
+    """Every CodingSchemeDesignator used anywhere in `dataset` (nested sequences included)."""
+    for element in dataset:
+        if element.keyword == "CodingSchemeDesignator":
+            yield str(element.value)
+        elif element.VR == "SQ":
+            for item in element.value:
+                yield from _schemes(item)
 
 
-def _group(finding: Finding, report_uid: str, algorithm: hd.sr.AlgorithmIdentification):
-    tracking = hd.sr.TrackingIdentifier(
-        uid=derived_uid(report_uid, finding.tracking_id), identifier=finding.tracking_id
-    )
-    sites = None
-    if finding.finding_site is not None:
-        laterality = coded(finding.laterality) if finding.laterality else None
-        sites = [hd.sr.FindingSite(anatomic_location=coded(finding.finding_site), laterality=laterality)]
-    common = dict(
-        tracking_identifier=tracking,
-        finding_type=coded(finding.finding_type),
-        algorithm_id=algorithm,
-        finding_sites=sites,
-        measurements=_measurements(finding, algorithm) or None,
-        qualitative_evaluations=_evaluations(finding),
-    )
-    if finding.region is not None:
-        source = next(ds for ds in finding.source_images if ds.SOPInstanceUID == finding.region.source_sop_instance_uid)
-        region = hd.sr.ImageRegion(
-            graphic_type=hd.sr.GraphicTypeValues[finding.region.graphic_type],
-            graphic_data=np.asarray(finding.region.points, dtype=float),
-            source_image=hd.sr.SourceImageForRegion(source.SOPClassUID, source.SOPInstanceUID),
-        )
-        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
-    sources = [hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in finding.source_images]
-    return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=sources or None, **common)
+def _declare_private_scheme(sr: hd.sr.Comprehensive3DSR) -> None:
+    if dicom_codes.MSK_SCHEME not in set(_schemes(sr)):
+        return
+    item = Dataset()
+    item.CodingSchemeDesignator = dicom_codes.MSK_SCHEME
+    item.CodingSchemeName = dicom_codes.MSK_SCHEME_NAME
+    item.CodingSchemeResponsibleOrganization = dicom_codes.MSK_SCHEME_ORGANIZATION
+    sr.CodingSchemeIdentificationSequence = [item]
 
 
 def build_measurement_report(
@@ -121,54 +89,41 @@ def build_measurement_report(
     series_instance_uid: str,
     sop_instance_uid: str,
     series_number: int,
-    procedure: Concept = dicom_codes.IMAGING_PROCEDURE,
     institution_name: str | None = None,
+    procedure: Concept | Sequence[Concept] = dicom_codes.IMAGING_PROCEDURE,
+    looked_for: Concept = dicom_codes.FINDING,
+    empty_tracking_id: str = "no findings",
+    series_description: str | None = None,
 ) -> hd.sr.Comprehensive3DSR:
-    """The SR for one study; `source` is any image of the study (patient/study modules are copied)."""
-    algorithm = _algorithm(report)
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=derived_uid(report.algorithm.name, report.algorithm.version, "device"),
-            name=report.algorithm.name,
-            manufacturer_name="msk-maps",
-            model_name=f"{report.algorithm.name} {report.algorithm.version}",
-        ),
-    )
-    groups = [_group(f, sop_instance_uid, algorithm) for f in report.findings]
+    """The SR for one study; `source` is an image of the study whose patient/study modules are copied."""
+    if str(source.get("StudyInstanceUID", "")) != report.study_uid:
+        raise ValueError(
+            f"expected a source image of study {report.study_uid}, got one of {source.get('StudyInstanceUID')}"
+        )
+    check_report(report)
+    findings = report.findings or [
+        Finding(tracking_id=empty_tracking_id, finding_type=looked_for, present=False, source_images=[source])
+    ]
+    algorithm_id = algorithm_identification(report.algorithm)
+    groups = [measurement_group(f, sop_instance_uid=sop_instance_uid, algorithm_id=algorithm_id) for f in findings]
+    procedures = [procedure] if isinstance(procedure, Concept) else list(procedure)
     content = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=coded(procedure),
-        imaging_measurements=groups or None,
+        observation_context=hd.sr.ObservationContext(observer_device_context=_observer(report)),
+        procedure_reported=[coded(p) for p in procedures],
+        imaging_measurements=groups,
     )
-    evidence: dict[str, Dataset] = {str(source.SOPInstanceUID): source}
-    for finding in report.findings:
-        for ds in finding.source_images:
-            evidence.setdefault(str(ds.SOPInstanceUID), ds)
     sr = hd.sr.Comprehensive3DSR(
-        evidence=list(evidence.values()),
+        evidence=_evidence(source, findings),
         content=content,
         series_instance_uid=series_instance_uid,
         series_number=series_number,
         sop_instance_uid=sop_instance_uid,
         instance_number=1,
         institution_name=institution_name or source.get("InstitutionName"),
-        manufacturer="msk-maps",
-        series_description=f"{report.algorithm.name} report"[:64],
+        manufacturer=MANUFACTURER,
+        series_description=(series_description or f"{report.algorithm.name} report")[:64],
         is_complete=True,
     )
-    if any(c.scheme == dicom_codes.MSK_SCHEME for c in _concepts(report)):
-        item = Dataset()
-        item.CodingSchemeDesignator = dicom_codes.MSK_SCHEME
-        item.CodingSchemeName = dicom_codes.MSK_SCHEME_NAME
-        item.CodingSchemeResponsibleOrganization = "msk-maps"
-        sr.CodingSchemeIdentificationSequence = [item]
+    _declare_private_scheme(sr)
+    logger.debug("SR %s: %d measurement group(s)", sop_instance_uid, len(groups))
     return sr
-
-
-def _concepts(report: StudyReport) -> list[Concept]:
-    out: list[Concept] = []
-    for f in report.findings:
-        out += [c for c in (f.finding_type, f.finding_site, f.laterality, f.classification) if c is not None]
-        out += [m.name for m in f.measurements] + [m.unit for m in f.measurements]
-    return out

