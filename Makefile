@@ -8,6 +8,11 @@ STACK := ulimit -s 32768;
 DEMO ?= demo
 PYTHON ?= python3
 OLT_MODELS := models/olt_mri_t1/olt_mri_t1.ts models/olt_mri_t2/olt_mri_t2.ts
+XRAY_MODELS := models/ankle_xray_detector/ankle_xray_detector.ts models/ankle_xray_classifier/ankle_xray_classifier.ts
+ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
+# What every demo model build reads; each app's models also depend on their own training/phantom modules.
+TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
+	training/splits.py phantoms/dicom_headers.py
 
 .PHONY: install models demo test lint bench clean
 
@@ -19,11 +24,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-# Deterministic demo models trained on phantoms (a few minutes on 2 CPU cores); rebuilt when training code changes.
-$(OLT_MODELS) &: $(VENV)/.installed $(wildcard training/*.py phantoms/*.py)
+# Deterministic demo models trained on phantoms (minutes on 2 CPU cores); rebuilt when their training code changes.
+$(OLT_MODELS) &: $(TRAIN_COMMON) training/build_demo_models.py training/train_classifier.py \
+		training/classifier_cam.py training/olt_manifest.py phantoms/ankle_mri.py
 	$(STACK) $(PY) -m training.build_demo_models --models-dir models --work build/demo-training
 
-models: $(OLT_MODELS)
+$(XRAY_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*fragment*.py training/mobilenet_v2.py phantoms/ankle_xray.py \
+		phantoms/pixel_encoding.py training/ankle_xray*.py)
+	$(STACK) $(PY) -m training.ankle_xray_models --models-dir models --work build/demo-training/ankle_xray
+
+$(ONFH_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*segment*.py training/femoral_unet.py phantoms/hip_mri.py \
+		training/onfh*.py apps/onfh_mri/*.py)
+	$(STACK) $(PY) -m training.onfh_models --models-dir models --work build/demo-training/onfh_mri
+
+models: $(OLT_MODELS) $(XRAY_MODELS) $(ONFH_MODELS)
 
 demo: models
 	rm -rf $(DEMO)
@@ -46,3 +60,6 @@ bench: models
 
 clean:
 	rm -rf build $(DEMO) dist
+
+# MAP packaging (make package, make package-test)
+-include packaging/package.mk

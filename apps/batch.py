@@ -72,6 +72,8 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
     if args.input is None or args.output is None:
         parser.error("input and output are required (-i/-o or HOLOSCAN_INPUT_PATH/HOLOSCAN_OUTPUT_PATH)")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # highdicom logs every module it copies at INFO: dozens of lines per output object, none of them ours.
+    logging.getLogger("highdicom").setLevel(max(logging.WARNING, logging.getLogger().level))
     return BatchOptions(
         input=args.input,
         output=args.output,

@@ -25,6 +25,13 @@ __all__ = [
     "LESION",
     "OSTEOCHONDRAL_LESION_OF_TALUS",
     "TALUS",
+    "FIBULA",
+    "BONE_FRAGMENT",
+    "AVULSION_FRACTURE",
+    "OSSICLE",
+    "NECROSIS",
+    "ANATOMICAL_STRUCTURE",
+    "MORPHOLOGICALLY_ABNORMAL_STRUCTURE",
     "ANKLE_JOINT",
     "HIP_JOINT",
     "FEMORAL_HEAD",
@@ -38,6 +45,7 @@ __all__ = [
     # measurements and units
     "PROBABILITY",
     "CLASSIFICATION_PROBABILITY",
+    "COMMENT",
     "NO_UNITS",
     "PERCENT",
     "SQUARE_MILLIMETER",
@@ -66,6 +74,15 @@ LESION = _std(codes.SCT.Lesion)  # SCT 52988006
 # No SNOMED CT concept for OLT could be verified offline; a private code is honest where a guessed one is not.
 OSTEOCHONDRAL_LESION_OF_TALUS = private("OLT", "Osteochondral lesion of talus")
 TALUS = _std(codes.SCT.Talus)  # SCT 67453005
+FIBULA = _std(codes.SCT.Fibula)  # SCT 87342007; the lateral malleolus is its distal end
+# The two fragment classes of the ankle radiograph paper have no SNOMED CT concept verifiable offline.
+BONE_FRAGMENT = private("FRAG", "Perimalleolar bone fragment")
+AVULSION_FRACTURE = private("LMAF", "Lateral malleolus avulsion fracture")
+OSSICLE = private("SFO", "Os subfibulare")
+NECROSIS = _std(codes.SCT.Necrosis)  # SCT 6574001, morphologic abnormality
+# Segment categories (CID 7150).
+ANATOMICAL_STRUCTURE = _std(codes.SCT.AnatomicalStructure)  # SCT 91723000
+MORPHOLOGICALLY_ABNORMAL_STRUCTURE = _std(codes.SCT.MorphologicallyAbnormalStructure)  # SCT 49755003
 ANKLE_JOINT = _std(codes.SCT.AnkleJoint)  # SCT 70258002
 HIP_JOINT = _std(codes.SCT.HipJoint)  # SCT 24136001
 FEMORAL_HEAD = _std(codes.SCT.FemoralHead)  # SCT 2812003
@@ -84,6 +101,7 @@ PROBABILITY = _std(codes.DCM.Probability)  # DCM 122157, that the finding is pre
 # A second "Probability" code in the same group would be ambiguous to a reader, so the class probability
 # gets its own (private) concept.
 CLASSIFICATION_PROBABILITY = private("CLSPROB", "Probability of classification")
+COMMENT = Concept("121106", "DCM", "Comment")
 NO_UNITS = _std(codes.UCUM.NoUnits)  # UCUM "1"
 PERCENT = _std(codes.UCUM.Percent)  # UCUM "%"
 SQUARE_MILLIMETER = _std(codes.UCUM.SquareMillimeter)  # UCUM "mm2"

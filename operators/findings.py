@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset
 
-__all__ = ["Concept", "Measurement", "ImageRegion", "Finding", "Algorithm", "StudyReport"]
+__all__ = [
+    "Concept",
+    "Measurement",
+    "ImageRegion",
+    "Finding",
+    "Algorithm",
+    "StudyReport",
+    "Segment",
+    "SegmentationResult",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Finding:
     measurements: list[Measurement] = field(default_factory=list)
     region: ImageRegion | None = None
     source_images: list[Dataset] = field(default_factory=list)  # headers of the images it was derived from
+    comment: str | None = None  # free text for people, e.g. a recommendation; goes in the SR as a Comment
 
 
 @dataclass(frozen=True)
@@ -71,3 +81,24 @@ class StudyReport:
     algorithm: Algorithm
     findings: list[Finding]
     summary: str  # one line for people, e.g. "OLT suspected (T1 coronal p=0.97)"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a segmentation: its label and what it is (SNOMED CT category and type, site)."""
+
+    label: str  # e.g. "Right femoral head"
+    category: Concept  # e.g. SCT Anatomical structure
+    property_type: Concept  # e.g. SCT Femoral head
+    anatomic_region: Concept | None = None
+    laterality: Concept | None = None  # modifies anatomic_region
+
+
+@dataclass
+class SegmentationResult:
+    """Binary masks of several segments over the frames of one source series, for a DICOM SEG."""
+
+    source_images: list[Dataset]  # one header per frame, in frame order
+    masks: np.ndarray  # (frames, rows, cols, segments) bool, on the source pixel grid
+    segments: list[Segment]
+    series_description: str

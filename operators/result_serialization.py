@@ -37,6 +37,7 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
         "laterality": _concept(finding.laterality),
         "classification": _concept(finding.classification),
         "classification_probability": _rounded(finding.classification_probability),
+        "comment": finding.comment,
         "measurements": [
             {"name": m.name.meaning, "value": _rounded(m.value), "unit": m.unit.value} for m in finding.measurements
         ],

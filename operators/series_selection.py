@@ -96,6 +96,11 @@ class SelectionRule:
     name: str
     model: str
     conditions: dict[str, Any]
+    select: str = "best"  # "best": one series per rule; "all": every matching series (e.g. each radiograph)
+
+    def __post_init__(self) -> None:
+        if self.select not in ("best", "all"):
+            raise ValueError(f"rule {self.name!r}: select must be 'best' or 'all', got {self.select!r}")
 
     def matches(self, series: Series, derived: dict[str, Any]) -> bool:
         """Whether every condition holds for this series."""
@@ -110,10 +115,13 @@ class SelectionRules:
 
     @classmethod
     def from_file(cls, path: Path) -> SelectionRules:
-        """Load rules from JSON: {"rules": [{"name", "model", "conditions": {...}}]}."""
+        """Load rules from JSON: {"rules": [{"name", "model", "conditions": {...}, "select"?: "best"|"all"}]}."""
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
         try:
-            rules = [SelectionRule(r["name"], r["model"], dict(r["conditions"])) for r in spec["rules"]]
+            rules = [
+                SelectionRule(r["name"], r["model"], dict(r["conditions"]), str(r.get("select", "best")))
+                for r in spec["rules"]
+            ]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"Selection rules in {path} need name, model and conditions per rule: {exc}") from exc
         if not rules:
@@ -153,13 +161,16 @@ def _preference(series: Series) -> tuple[int, int, str]:
 
 
 def select_series(study: Study, rules: SelectionRules) -> list[SelectedSeries]:
-    """Apply every rule to the study; each rule selects at most one series, chosen deterministically."""
+    """Apply every rule to the study; a "best" rule selects at most one series, chosen deterministically."""
     for series in study.series:
         series.derived = derive_attributes(series)
     selected: list[SelectedSeries] = []
     for rule in rules.rules:
         candidates = sorted((s for s in study.series if rule.matches(s, s.derived)), key=_preference)
         if not candidates:
+            continue
+        if rule.select == "all":
+            selected += [SelectedSeries(rule=rule.name, model=rule.model, series=s) for s in candidates]
             continue
         chosen, others = candidates[0], [s.uid for s in candidates[1:]]
         if others:

@@ -164,6 +164,17 @@ def measurement_group(
     }
     if finding.region is not None:
         region = _image_region(finding, finding.region)
-        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
-    sources = [hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in finding.source_images]
-    return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=sources or None, **common)
+        group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
+    else:
+        sources = [hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in finding.source_images]
+        group = hd.sr.MeasurementsAndQualitativeEvaluations(source_images=sources or None, **common)
+    if finding.comment:
+        # highdicom has no parameter for free text in a group; DCM 121106 "Comment" is a TEXT property of it.
+        group[0].ContentSequence.append(
+            hd.sr.TextContentItem(
+                name=coded(dicom_codes.COMMENT),
+                value=finding.comment[:1024],
+                relationship_type=hd.sr.RelationshipTypeValues.HAS_PROPERTIES,
+            )
+        )
+    return group

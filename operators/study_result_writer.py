@@ -17,6 +17,7 @@ from operators.result_serialization import report_to_json
 from operators.run_ledger import RunLedger
 from operators.run_plan import RESULT_FILE, study_output_dir
 from operators.sc_builder import build_secondary_capture
+from operators.seg_builder import build_segmentation
 from operators.sr_builder import build_measurement_report
 from operators.study import InputFailure
 from operators.study_stage import StudyStageOperator
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SR_SERIES_NUMBER = 9001
 SC_SERIES_NUMBER = 9002
+SEG_SERIES_NUMBER = 9003
 
 
 class StudyResultWriterOperator(StudyStageOperator):
@@ -103,6 +105,17 @@ class StudyResultWriterOperator(StudyStageOperator):
             atomic_write_dicom(out_dir / f"{key.name}_sc.dcm", sc)
             atomic_write_bytes(out_dir / f"{key.name}.png", png_bytes(key.rgb))
             files += [f"{key.name}_sc.dcm", f"{key.name}.png"]
+        for number, segmentation in enumerate(result.segmentations, start=1):
+            seg = build_segmentation(
+                segmentation,
+                report.algorithm,
+                series_instance_uid=derived_uid(work.uid, version, "seg-series", str(number)),
+                sop_instance_uid=derived_uid(work.uid, version, "seg", str(number)),
+                series_number=SEG_SERIES_NUMBER + number - 1,
+            )
+            name = f"segmentation_{number}_seg.dcm" if len(result.segmentations) > 1 else "segmentation_seg.dcm"
+            atomic_write_dicom(out_dir / name, seg)
+            files.append(name)
         return files
 
     def finish(self, work: StudyWork) -> None:

@@ -9,11 +9,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from operators.findings import StudyReport
+from operators.findings import SegmentationResult, StudyReport
 from operators.series_selection import SelectedSeries
 from operators.study import InputFailure, Instance, Study
 
-__all__ = ["SeriesImages", "KeyImage", "StudyResult", "StudyWork"]
+__all__ = ["Detection", "SeriesImages", "KeyImage", "StudyResult", "StudyWork"]
+
+
+@dataclass
+class Detection:
+    """One detected object on one image of a series, in that image's pixel coordinates (x = column)."""
+
+    image_index: int  # index into SeriesImages.instances / pixels
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1, continuous pixel coordinates
+    score: float  # detector confidence
+    probabilities: np.ndarray | None = None  # second-stage class probabilities, when a classifier ran
+    saliency: np.ndarray | None = None  # second-stage class activation map over the crop
 
 
 @dataclass
@@ -26,6 +37,7 @@ class SeriesImages:
     model_input: torch.Tensor | None = None
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     decoders: list[str] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +57,7 @@ class StudyResult:
     status: str  # "ok" or "no_matching_series"
     report: StudyReport | None
     key_images: list[KeyImage] = field(default_factory=list)
+    segmentations: list[SegmentationResult] = field(default_factory=list)  # one DICOM SEG each
     details: dict[str, Any] = field(default_factory=dict)  # app-specific, goes into result.json
     csv_row: dict[str, Any] = field(default_factory=dict)  # app-specific columns for results.csv
 

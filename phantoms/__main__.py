@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from phantoms import ankle_xray, hip_mri
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
 
@@ -38,7 +39,11 @@ def _add_ankle_mri(kinds: argparse._SubParsersAction) -> None:
 
 
 # One entry per phantom kind: it adds its subparser and sets `run` (args -> one-line summary).
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_ankle_mri,)
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_ankle_mri,
+    ankle_xray.add_subcommand,
+    hip_mri.add_subcommand,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,3 +34,20 @@ def export_fixture_classifier(models_dir: Path, name: str, seed: int = 0, input_
         "demo": True,
     }
     return export_torchscript(model, models_dir / name / f"{name}.ts", meta)
+
+
+def export_fixture_segmenter(models_dir: Path, name: str = "onfh_mri_femoral_head", seed: int = 0) -> Path:
+    """A seeded random-weight small U-Net with the onfh contract (crop_mm, logits output), a test fixture."""
+    from training.onfh_models import CROP_MM, NORMALISATION
+    from training.train_segmenter import SegmenterConfig, build_segmenter, segmenter_meta
+
+    torch.manual_seed(seed)
+    config = SegmenterConfig(name=name, variant="plain", channels=(4, 8, 16, 32), normalisation=NORMALISATION)
+    meta = {
+        **segmenter_meta(config, {}),
+        "version": "0.0.0-test",
+        "crop_mm": CROP_MM,
+        "training": {"data": "TEST FIXTURE: random weights, untrained"},
+        "demo": True,
+    }
+    return export_torchscript(build_segmenter(config), models_dir / name / f"{name}.ts", meta)

@@ -1,0 +1,41 @@
+"""onfh_mri: femoral head necrosis ratio and Steinberg grade per hip on axial T1 hip MRI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apps.batch import BatchApplication
+from apps.onfh_mri.report_operator import OnfhReportOperator
+from apps.onfh_mri.segmentation_operator import FemoralHeadSegmentationOperator
+from operators.series_selector import SeriesSelectorOperator
+from operators.study_loader import StudyLoaderOperator
+from operators.study_result_writer import StudyResultWriterOperator
+
+__all__ = ["OnfhMriApp", "SELECTION_RULES"]
+
+SELECTION_RULES = Path(__file__).with_name("selection_rules.json")
+
+
+class OnfhMriApp(BatchApplication):
+    """Segments both femoral heads (U-Net), thresholds necrosis inside each, and grades the necrotic ratio."""
+
+    app_name = "onfh_mri"
+    app_version = "0.1.0"
+    required_models = ("onfh_mri_femoral_head",)
+
+    def compose(self) -> None:
+        loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
+        selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
+        segment = FemoralHeadSegmentationOperator(
+            self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="femoral_head_segmentation"
+        )
+        report = OnfhReportOperator(
+            self, model_store=self.model_store, app_version=self.app_version, name="onfh_report"
+        )
+        writer = StudyResultWriterOperator(
+            self, output_root=self.run_options.output, ledger=self.ledger, name="result_writer"
+        )
+        self.add_flow(loader, selector, {(loader.OUTPUT, selector.INPUT)})
+        self.add_flow(selector, segment, {(selector.OUTPUT, segment.INPUT)})
+        self.add_flow(segment, report, {(segment.OUTPUT, report.INPUT)})
+        self.add_flow(report, writer, {(report.OUTPUT, writer.INPUT)})

@@ -1,0 +1,91 @@
+"""DICOM Segmentation (highdicom) from binary masks on a source series' pixel grid."""
+
+from __future__ import annotations
+
+import logging
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+from operators.findings import Algorithm, SegmentationResult
+from operators.sc_builder import MANUFACTURER
+from operators.sr_content import coded
+
+__all__ = ["build_segmentation"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check(result: SegmentationResult) -> np.ndarray:
+    masks = np.asarray(result.masks)
+    expected = (len(result.source_images), int(result.source_images[0].Rows), int(result.source_images[0].Columns))
+    if masks.ndim != 4 or masks.shape[:3] != expected or masks.shape[3] != len(result.segments):
+        raise ValueError(
+            f"expected masks of shape {(*expected, len(result.segments))} (frames, rows, cols, segments), "
+            f"got {masks.shape}"
+        )
+    return masks.astype(bool)
+
+
+def build_segmentation(
+    result: SegmentationResult,
+    algorithm: Algorithm,
+    *,
+    series_instance_uid: str,
+    sop_instance_uid: str,
+    series_number: int,
+) -> hd.seg.Segmentation:
+    """A BINARY SEG referencing every source frame; empty segments are kept (a reader learns "none found")."""
+    masks = _check(result)
+    algorithm_id = hd.AlgorithmIdentificationSequence(
+        name=algorithm.name, family=coded_family(), version=algorithm.version
+    )
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=segment.label,
+            segmented_property_category=coded(segment.category),
+            segmented_property_type=coded(segment.property_type),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm_id,
+            anatomic_regions=[coded(segment.anatomic_region)] if segment.anatomic_region else None,
+        )
+        for number, segment in enumerate(result.segments, start=1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=result.source_images,
+        pixel_array=masks,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=series_instance_uid,
+        series_number=series_number,
+        sop_instance_uid=sop_instance_uid,
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=algorithm.name,
+        software_versions=algorithm.version,
+        device_serial_number="0",
+        series_description=result.series_description[:64],
+        omit_empty_frames=False,
+    )
+    _add_laterality(seg, result)
+    return seg
+
+
+def coded_family() -> hd.sr.CodedConcept:
+    """DCM 113000 "Artificial Intelligence", the algorithm family of every model in this suite."""
+    return hd.sr.CodedConcept("113000", "DCM", "Artificial Intelligence")
+
+
+def _add_laterality(seg: Dataset, result: SegmentationResult) -> None:
+    # highdicom has no parameter for it; the SEG IOD allows an Anatomic Region Modifier for laterality.
+    for item, segment in zip(seg.SegmentSequence, result.segments, strict=True):
+        if segment.laterality is None or segment.anatomic_region is None:
+            continue
+        modifier = Dataset()
+        modifier.CodeValue = segment.laterality.value
+        modifier.CodingSchemeDesignator = segment.laterality.scheme
+        modifier.CodeMeaning = segment.laterality.meaning
+        item.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = DicomSequence([modifier])

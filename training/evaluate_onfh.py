@@ -1,0 +1,135 @@
+"""Evaluation CLI for onfh_mri: python -m training.evaluate_onfh --truth PHANTOMS --results APP_OUT --out DIR.
+
+Compares an app run (OUT/<StudyInstanceUID>/result.json and segmentation_seg.dcm) with the phantoms'
+ground truth, per hip: femoral-head Dice over the axial T1 volume (the SEG is read back with highdicom),
+key-slice necrotic ratio error in percentage points, and grade agreement. Writes metrics.json and per_hip.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import highdicom as hd
+import numpy as np
+
+from training.metrics import wilson_interval
+
+__all__ = ["evaluate_onfh_run", "dice", "read_seg_masks", "main"]
+
+logger = logging.getLogger(__name__)
+
+SIDE_LABELS = {"R": 1, "L": 2}  # label values of the ground-truth head masks
+SIDE_NAMES = {"R": "Right", "L": "Left"}
+RATIO_TOLERANCE_PP = 3.0
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean masks (1.0 when both are empty)."""
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+
+
+def read_seg_masks(path: Path, source_uids: list[str]) -> dict[str, np.ndarray]:
+    """Each segment's mask (frames in `source_uids` order) by segment label, read back with highdicom."""
+    seg = hd.seg.segread(path)
+    masks = {}
+    for number in seg.segment_numbers:
+        label = seg.get_segment_description(number).segment_label
+        pixels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=source_uids, segment_numbers=[number], ignore_spatial_locations=True
+        )
+        masks[label] = pixels[..., 0].astype(bool)
+    return masks
+
+
+def _proportion(hits: int, total: int) -> dict[str, Any]:
+    low, high = wilson_interval(hits, total) if total else (None, None)
+    return {"value": hits / total if total else None, "ci_low": low, "ci_high": high, "successes": hits, "total": total}
+
+
+def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> dict[str, Any]:
+    """Per-hip Dice, ratio error and grade agreement of an app run against phantom ground truth."""
+    rows: list[dict[str, Any]] = []
+    for truth_path in sorted(Path(truth_root).rglob("ground_truth.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        if truth.get("kind") != "hip-mri":
+            continue
+        study_dir = Path(results_root) / truth["study_instance_uid"]
+        result_path = study_dir / "result.json"
+        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
+        hips = (result or {}).get("details", {}).get("hips", {})
+        gt = np.load(truth_path.with_name("ground_truth_masks.npz"))
+        seg_path = study_dir / "segmentation_seg.dcm"
+        seg = read_seg_masks(seg_path, truth["sop_instance_uids"]) if seg_path.is_file() else {}
+        for side, hip_truth in truth["hips"].items():
+            found = hips.get(side)
+            predicted = seg.get(f"{SIDE_NAMES[side]} femoral head")
+            true_head = gt["head"] == SIDE_LABELS[side]
+            row = {
+                "patient_id": truth["patient_id"],
+                "side": side,
+                "true_ratio": hip_truth["ratio_key_percent"],
+                "true_grade": hip_truth["grade_key"],
+                "ratio": found["ratio_key_percent"] if found else None,
+                "grade": found["grade"] if found else "not found",
+                "dice": dice(predicted, true_head) if predicted is not None else 0.0,
+                "key_slice_match": bool(
+                    found and found["key_slice_sop_instance_uid"] == hip_truth["key_slice_sop_instance_uid"]
+                ),
+            }
+            row["ratio_error_pp"] = abs(row["ratio"] - row["true_ratio"]) if found else None
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"no hip-mri ground truth under {truth_root}")
+    within = sum(1 for r in rows if r["ratio_error_pp"] is not None and r["ratio_error_pp"] <= RATIO_TOLERANCE_PP)
+    grades_right = sum(1 for r in rows if r["grade"] == r["true_grade"])
+    dices = np.array([r["dice"] for r in rows])
+    grades = sorted({r["true_grade"] for r in rows} | {r["grade"] for r in rows})
+    metrics = {
+        "hips": len(rows),
+        "femoral_head_dice": {
+            "mean": float(dices.mean()),
+            "min": float(dices.min()),
+            "median": float(np.median(dices)),
+        },
+        f"ratio_within_{RATIO_TOLERANCE_PP:g}pp": _proportion(within, len(rows)),
+        "grade_accuracy": _proportion(grades_right, len(rows)),
+        "key_slice_agreement": _proportion(sum(r["key_slice_match"] for r in rows), len(rows)),
+        "grade_confusion": {
+            t: {p: sum(1 for r in rows if r["true_grade"] == t and r["grade"] == p) for p in grades} for t in grades
+        },
+        "interval_method": "wilson",
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    with open(out_dir / "per_hip.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--truth", type=Path, required=True, help="phantom folder with ground_truth.json files")
+    parser.add_argument("--results", type=Path, required=True, help="the app's output folder")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    metrics = evaluate_onfh_run(args.truth, args.results, args.out)
+    within = metrics[f"ratio_within_{RATIO_TOLERANCE_PP:g}pp"]
+    print(
+        f"hips={metrics['hips']} dice mean={metrics['femoral_head_dice']['mean']:.3f} "
+        f"min={metrics['femoral_head_dice']['min']:.3f} ratio within {RATIO_TOLERANCE_PP:g}pp={within['value']:.3f} "
+        f"grade accuracy={metrics['grade_accuracy']['value']:.3f}; wrote {args.out / 'metrics.json'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
