@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,44 +13,20 @@ import highdicom as hd
 import pydicom
 import pytest
 
-from apps.batch import holoscan_stack_limit
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
+from tests.app_runner import read_rows, start_app
 from tests.dicom_validation import dciodvfy_errors
 from tests.model_fixtures import export_fixture_classifier
 
-REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 
 def _run_app(input_dir: Path, output_dir: Path, models: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "apps.olt_mri",
-            "-i",
-            str(input_dir),
-            "-o",
-            str(output_dir),
-            "-m",
-            str(models),
-            "--no-progress",
-            "--batch-size",
-            "8",
-            *extra,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=holoscan_stack_limit,
-    )
+    return start_app("olt_mri", input_dir, output_dir, models, *extra)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+_rows = read_rows
 
 
 @pytest.fixture(scope="module")
