@@ -29,6 +29,7 @@ def mr_slice(
     te: float = 15.0,
     pixels: np.ndarray | None = None,
     patient_id: str = "TEST001",
+    body_part: str = "ANKLE",
 ) -> Dataset:
     """One MR slice with the modules the apps read (patient, study, series, plane, pixel)."""
     pixels = np.full((16, 16), 100 + index, np.uint16) if pixels is None else pixels.astype(np.uint16)
@@ -60,6 +61,7 @@ def mr_slice(
     ds.ImagePositionPatient = [float(v) for v in normal * 3.0 * index]
     ds.PixelSpacing, ds.SliceThickness = [0.7, 0.7], 3.0
     ds.Laterality = "R"
+    ds.BodyPartExamined = body_part
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0

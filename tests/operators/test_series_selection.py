@@ -79,3 +79,26 @@ def test_rules_file_errors_name_the_problem(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"rules": []}))
     with pytest.raises(ValueError, match="define no rule"):
         SelectionRules.from_file(bad)
+
+
+def test_select_all_takes_every_matching_series(tmp_path: Path) -> None:
+    from operators.series_selection import SelectionRule
+    from operators.study_index import index_folder
+
+    for number in (1, 2):
+        write_mr_series(
+            tmp_path / f"s{number}", "1.2.826.0.9", slices=2, series_number=number, series_uid=f"1.2.826.0.9.{number}"
+        )
+    study = load_study("1.2.826.0.9", index_folder(tmp_path).studies["1.2.826.0.9"])
+    rules = SelectionRules([SelectionRule("any MR", "model", {"Modality": "MR"}, select="all")])
+    chosen = select_series(study, rules)
+    assert sorted(s.series.uid for s in chosen) == ["1.2.826.0.9.1", "1.2.826.0.9.2"]
+    best = select_series(study, SelectionRules([SelectionRule("any MR", "model", {"Modality": "MR"})]))
+    assert len(best) == 1 and best[0].passed_over
+
+
+def test_an_unknown_select_mode_is_refused() -> None:
+    from operators.series_selection import SelectionRule
+
+    with pytest.raises(ValueError, match="select must be"):
+        SelectionRule("r", "m", {}, select="some")
