@@ -29,7 +29,7 @@ def crop_model_input(pixels: np.ndarray, box: Sequence[float], meta: dict[str, A
     low, high = intensity_window(pixels)
     scaled = np.clip((pixels.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
     size = int(meta["input_size"][0])
-    crop = crop_fragment(scaled, box, size, float(meta["crop_margin"])).astype(np.float32)
+    crop = crop_fragment(scaled, box, size, float(meta["crop"]["margin"])).astype(np.float32)
     channels = int(meta.get("channels", 1))
     mean = np.asarray(meta["mean"], np.float32)[:, None, None]
     std = np.asarray(meta["std"], np.float32)[:, None, None]

@@ -35,11 +35,12 @@ def saliency_map(shape: tuple[int, int], detections: list[Detection], margin: fl
     for detection in detections:
         if detection.saliency is None:
             continue
-        x0, y0, side = crop_window(detection.box, margin)
-        cam = np.maximum(resize_bilinear(detection.saliency.astype(np.float32), (side, side)), 0.0)
+        cx, cy, side = crop_window(detection.box, margin)
+        x0, y0, n = int(round(cx - side / 2)), int(round(cy - side / 2)), max(int(round(side)), 1)
+        cam = np.maximum(resize_bilinear(detection.saliency.astype(np.float32), (n, n)), 0.0)
         cam = cam / cam.max() if cam.max() > 0 else cam
         r0, c0 = max(y0, 0), max(x0, 0)
-        r1, c1 = min(y0 + side, shape[0]), min(x0 + side, shape[1])
+        r1, c1 = min(y0 + n, shape[0]), min(x0 + n, shape[1])
         if r1 > r0 and c1 > c0:
             patch = cam[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
             heat[r0:r1, c0:c1] = np.maximum(heat[r0:r1, c0:c1], patch)
@@ -175,7 +176,7 @@ class FragmentReportOperator(StudyStageOperator):
     ) -> KeyImage:
         pixels = images.pixels[index]
         gray = window_to_uint8(pixels)
-        heat = saliency_map(pixels.shape, detections, float(classifier_meta["crop_margin"]))
+        heat = saliency_map(pixels.shape, detections, float(classifier_meta["crop"]["margin"]))
         rgb = heatmap_overlay(gray, heat)
         labels = [f"{c.label} {c.probability:.2f} (det {d.score:.2f})" for c, d in zip(calls, detections, strict=True)]
         rgb = draw_boxes(rgb, np.array([d.box for d in detections]), labels)

@@ -1,9 +1,9 @@
 """Finds both femoral heads on an axial T1 volume: side from the patient geometry, centre by disc matching.
 
 No manual crop (the paper cropped by hand): each half of the body (patient left/right, from
-ImageOrientationPatient and ImagePositionPatient, split at the body's centre; only 45-140 mm from it) is searched for the strongest
-bright disc with a darker rim — fatty marrow inside the head's cortex and cartilage — over radii typical of
-adult femoral heads, on every slice. The best disc gives the head's centre (in source pixels), radius and
+ImageOrientationPatient and ImagePositionPatient, split at the body's centre; only 45-140 mm from it) is
+searched for the strongest bright disc with a darker rim — fatty marrow inside the head's cortex and
+cartilage — over radii typical of adult femoral heads, on every slice. The best disc gives the head's centre (in source pixels), radius and
 slice; crops for the segmentation network are centred there.
 """
 

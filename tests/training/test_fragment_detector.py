@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from operators.fragment_detection import DETECTOR_META_KEY, detect_boxes, detector_from_meta
+from training.export import export_torchscript
+from training.fragment_detector import DetectorConfig, build_fragment_detector_network
+from training.train_fragments import XraySample, detector_meta, train_detector
+
+SIZE = 64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training on a shared CPU: more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _squares(n: int, seed: int) -> list[XraySample]:
+    """Dark images, each with one bright square of 10-14 px."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n):
+        image = (0.1 + 0.02 * rng.standard_normal((SIZE, SIZE))).astype(np.float32)
+        side = int(rng.integers(10, 15))
+        x0, y0 = (int(v) for v in rng.integers(4, SIZE - side - 4, 2))
+        image[y0 : y0 + side, x0 : x0 + side] = 0.9
+        samples.append(XraySample(image, np.array([[x0, y0, x0 + side, y0 + side]], np.float32), np.array([0])))
+    return samples
+
+
+def _tiny_config(**changes) -> DetectorConfig:
+    base = dict(input_size=SIZE, channels=(8, 16, 16, 16), fpn_channels=16, epochs=15, batch_size=4, lr=5e-3)
+    return DetectorConfig(**{**base, **changes})
+
+
+def test_network_scripts_and_matches_eager() -> None:
+    torch.manual_seed(0)
+    network = build_fragment_detector_network(DetectorConfig()).eval()
+    scripted = torch.jit.script(network)
+    x = torch.rand(2, 1, 256, 256)
+    with torch.no_grad():
+        eager, script = network(x), scripted(x)
+    # strides 8 and 16 on a 256 input; one logit and four box deltas per anchor
+    assert [t.shape[-1] for t in eager["classification"]] == [32, 16]
+    assert eager["box_regression"][0].shape[1] == 4 * len(DetectorConfig().base_anchor_shapes)
+    for key in ("classification", "box_regression"):
+        for a, b in zip(eager[key], script[key], strict=True):
+            torch.testing.assert_close(a, b)
+
+
+def test_config_geometry_goes_to_meta_and_rejects_bad_strides() -> None:
+    meta = DetectorConfig().detector_meta()
+    assert meta["feature_map_strides"] == [8, 16] and meta["base_anchor_shapes"] == [[8, 8], [12, 12]]
+    assert "epochs" not in meta and "epochs" in DetectorConfig().training_meta()
+    json.dumps(meta)
+    with pytest.raises(ValueError, match="not produced"):
+        build_fragment_detector_network(DetectorConfig(feature_map_strides=(8, 32)))
+
+
+def test_training_lowers_loss_and_scripted_copy_detects(tmp_path) -> None:
+    config = _tiny_config()
+    samples = _squares(16, seed=0)
+    network, record = train_detector(samples, config)
+    losses = [h["loss"] for h in record["history"]]
+    assert losses[-1] < 0.5 * losses[0]
+    path = export_torchscript(network, tmp_path / "det.ts", detector_meta(config, "det", "0", "squares", True))
+    extra = {"meta.json": ""}
+    loaded = torch.jit.load(str(path), _extra_files=extra)
+    meta = json.loads(extra["meta.json"])
+    assert meta[DETECTOR_META_KEY]["input_size"] == SIZE
+    detector = detector_from_meta(loaded, meta)
+    test = _squares(4, seed=1)
+    results = detect_boxes(detector, torch.from_numpy(np.stack([s.image for s in test]))[:, None])
+    assert len(results) == 4
+    for (boxes, scores), sample in zip(results, test, strict=True):
+        assert boxes.shape[1] == 4 and len(boxes) == len(scores) >= 1
+        assert np.all(np.diff(scores) <= 0)
+        # the best box is on the square (centre within 4 px), in x = column coordinates
+        centre = (boxes[0, :2] + boxes[0, 2:]) / 2
+        truth = (sample.boxes[0, :2] + sample.boxes[0, 2:]) / 2
+        assert np.abs(centre - truth).max() < 4
+
+
+def test_training_is_deterministic_and_accepts_empty_images() -> None:
+    config = _tiny_config(epochs=2)
+    samples = _squares(6, seed=2)
+    samples[0] = XraySample(samples[0].image * 0 + 0.1, np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+    first, rec1 = train_detector(samples, config)
+    second, rec2 = train_detector(samples, config)
+    assert rec1["history"] == rec2["history"]
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_wrong_input_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="not 64x64"):
+        train_detector([XraySample(np.zeros((32, 32), np.float32), np.zeros((0, 4)), np.zeros(0))], _tiny_config())
