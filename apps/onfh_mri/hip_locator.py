@@ -3,8 +3,8 @@
 No manual crop (the paper cropped by hand): each half of the body (patient left/right, from
 ImageOrientationPatient and ImagePositionPatient, split at the body's centre; only 45-140 mm from it) is
 searched for the strongest bright disc with a darker rim — fatty marrow inside the head's cortex and
-cartilage — over radii typical of adult femoral heads, on every slice. The best disc gives the head's centre (in source pixels), radius and
-slice; crops for the segmentation network are centred there.
+cartilage — over radii typical of adult femoral heads, on every slice. The best disc gives the head's
+centre (in source pixels), radius and slice; crops for the segmentation network are centred there.
 """
 
 from __future__ import annotations
