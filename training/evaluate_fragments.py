@@ -1,0 +1,119 @@
+"""Evaluation CLI for ankle_xray: python -m training.evaluate_fragments --truth PHANTOMS --results APP_OUT --out DIR.
+
+Reads the app's result.json per study (every fragment's box on its source image, detection score and class
+probabilities) and the phantoms' ground_truth.json. Detection: recall and average precision at IoU 0.5 over
+all radiographs. Classification (LMAF = positive) of the detections that match a true fragment: accuracy,
+sensitivity (recall), specificity with Wilson 95% intervals, AUC with its DeLong interval, ROC and confusion
+plots — the same metrics code as the other apps (`training.metrics`). Writes metrics.json and per_fragment.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.detection_metrics import detection_metrics, match_detections
+from training.metrics import binary_classification_metrics
+from training.plots import plot_confusion_matrix, plot_roc
+
+__all__ = ["evaluate_fragment_run", "main", "IOU_THRESHOLD"]
+
+logger = logging.getLogger(__name__)
+
+IOU_THRESHOLD = 0.5
+POSITIVE = "LMAF"
+
+
+def _predictions(result: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The app's fragments grouped by source SOPInstanceUID."""
+    by_image: dict[str, list[dict[str, Any]]] = {}
+    for fragment in (result or {}).get("details", {}).get("fragments", []):
+        by_image.setdefault(fragment["sop_instance_uid"], []).append(fragment)
+    return by_image
+
+
+def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -> dict[str, Any]:
+    """Detection recall/AP and LMAF-vs-SFO classification metrics of an app run against phantom ground truth."""
+    predictions, truths, rows = [], [], []
+    for truth_path in sorted(Path(truth_root).rglob("ground_truth.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        if truth.get("kind") != "ankle-xray":
+            continue
+        result_path = Path(results_root) / truth["study_instance_uid"] / "result.json"
+        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
+        found = _predictions(result)
+        for image in truth["images"]:
+            fragments = found.get(image["sop_instance_uid"], [])
+            boxes = np.array([f["box"] for f in fragments], float).reshape(-1, 4)
+            scores = np.array([f["detection_score"] for f in fragments], float)
+            gt = np.array([f["box"] for f in image["fragments"]], float).reshape(-1, 4)
+            predictions.append((boxes, scores))
+            truths.append(gt)
+            _, matched = match_detections(boxes, scores, gt, IOU_THRESHOLD)
+            for fragment, index in zip(fragments, matched, strict=True):
+                if index < 0:
+                    continue
+                rows.append(
+                    {
+                        "patient_id": truth["patient_id"],
+                        "sop_instance_uid": image["sop_instance_uid"],
+                        "true_class": image["fragments"][index]["class"],
+                        "predicted_class": fragment["class"],
+                        "label": int(image["fragments"][index]["class"] == POSITIVE),
+                        "probability": fragment["probabilities"][POSITIVE],
+                        "detection_score": fragment["detection_score"],
+                    }
+                )
+    if not truths:
+        raise ValueError(f"no ankle-xray ground truth under {truth_root}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {"detection": detection_metrics(predictions, truths, IOU_THRESHOLD)}
+    if rows:
+        labels = np.array([r["label"] for r in rows])
+        probabilities = np.array([r["probability"] for r in rows])
+        groups = np.array([r["patient_id"] for r in rows])
+        classification = binary_classification_metrics(labels, probabilities, groups=groups)
+        metrics["classification"] = classification
+        if classification.get("roc"):
+            auc = classification["auc"]
+            plot_roc(
+                classification["roc"]["fpr"],
+                classification["roc"]["tpr"],
+                f"AUC {auc['value']:.3f}",
+                out_dir / "roc.png",
+                "LMAF vs SFO, detected fragments",
+            )
+        cm = classification["confusion_matrix"]
+        plot_confusion_matrix(cm["tn"], cm["fp"], cm["fn"], cm["tp"], ("SFO", "LMAF"), out_dir / "confusion_matrix.png")
+        with open(out_dir / "per_fragment.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float), encoding="utf-8")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--truth", type=Path, required=True, help="phantom folder with ground_truth.json files")
+    parser.add_argument("--results", type=Path, required=True, help="the app's output folder")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    metrics = evaluate_fragment_run(args.truth, args.results, args.out)
+    detection = metrics["detection"]
+    line = f"fragments={detection['num_gt']} recall@{IOU_THRESHOLD}={detection['recall']:.3f} AP={detection['ap']:.3f}"
+    if "classification" in metrics:
+        line += f" AUC={metrics['classification']['auc']['value']}"
+    print(f"{line}; wrote {args.out / 'metrics.json'}")
+
+
+if __name__ == "__main__":
+    main()
