@@ -177,6 +177,22 @@ def _to_modality(stored: np.ndarray, ds: Dataset) -> np.ndarray:
     return (values * slope + intercept).astype(np.float32)
 
 
+MIN_SIDE = 8  # pixels; anything smaller is an icon or a corrupt header, not an image to analyse
+GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
+
+
+def _check_analysable(ds: Dataset) -> None:
+    """Refuse, with a one-line reason, images the models were never meant to see."""
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if samples != 1 or photometric not in GREYSCALE:
+        raise PixelDataError(
+            f"colour image ({photometric}, {samples} samples per pixel); only greyscale images are analysed"
+        )
+    if int(ds.Rows) < MIN_SIDE or int(ds.Columns) < MIN_SIDE:
+        raise PixelDataError(f"image of {ds.Rows}x{ds.Columns} pixels is too small to analyse (minimum {MIN_SIDE})")
+
+
 def decode_image(source: Path | str | Dataset, *, prefer: str = "dali", device: str = "cpu") -> DecodedImage:
     """Decode frame 0 of a DICOM image file or dataset; raises PixelDataError with a one-line reason."""
     try:
@@ -186,6 +202,7 @@ def decode_image(source: Path | str | Dataset, *, prefer: str = "dali", device: 
     for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored"):
         if keyword not in ds:
             raise PixelDataError(f"image pixel module lacks {keyword}")
+    _check_analysable(ds)
     stored, decoder = decode_stored(ds, prefer=prefer, device=device)
     spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
     return DecodedImage(

@@ -51,3 +51,31 @@ def export_fixture_segmenter(models_dir: Path, name: str = "onfh_mri_femoral_hea
         "demo": True,
     }
     return export_torchscript(build_segmenter(config), models_dir / name / f"{name}.ts", meta)
+
+
+def export_fixture_fragment_models(models_dir: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Seeded random-weight ankle_xray detector and classifier with the real contracts, test fixtures.
+
+    The detector's score threshold is 0 so that random weights still produce boxes for the pipeline to carry.
+    """
+    from dataclasses import replace
+
+    from training.fragment_detector import DetectorConfig, build_fragment_detector_network
+    from training.mobilenet_v2 import build_mobilenet_v2
+    from training.train_fragments import ClassifierConfig, classifier_meta, detector_meta
+
+    torch.manual_seed(seed)
+    config = replace(DetectorConfig(), channels=(8, 16, 16, 16), fpn_channels=16, score_thresh=0.0, input_size=128)
+    fixture = "TEST FIXTURE: random weights, untrained"
+    detector = export_torchscript(
+        build_fragment_detector_network(config),
+        models_dir / "ankle_xray_detector" / "ankle_xray_detector.ts",
+        {**detector_meta(config, "ankle_xray_detector", "0.0.0-test", fixture, True)},
+    )
+    classifier_config = ClassifierConfig(width_mult=0.25)
+    classifier = export_torchscript(
+        build_mobilenet_v2(1, classifier_config.width_mult, 2, classifier_config.output_stride),
+        models_dir / "ankle_xray_classifier" / "ankle_xray_classifier.ts",
+        classifier_meta(classifier_config, "mobilenet_v2", "ankle_xray_classifier", "0.0.0-test", fixture, True),
+    )
+    return detector, classifier

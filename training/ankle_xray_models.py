@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ from training.evaluate_fragments import evaluate_fragment_run
 from training.export import export_torchscript
 from training.fragment_detector import DetectorConfig
 from training.mobilenet_v2 import COMPARATORS
-from training.splits import patient_split
+from training.splits import move_patients, patient_split
 from training.train_fragments import (
     ClassifierConfig,
     XraySample,
@@ -53,15 +54,6 @@ TARGETS = {"recall": 0.90, "auc": 0.90}
 CARD_TEMPLATE = Path(__file__).with_name("ankle_xray_model_card.md.tmpl")
 
 
-def _link_studies(source: Path, target: Path, patient_ids: list[str]) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for pid in patient_ids:
-        link = target / pid
-        if not link.exists():
-            link.symlink_to((source / pid).resolve(), target_is_directory=True)
-    return target
-
-
 def _comparators(train: list[XraySample], test: list[XraySample], config: ClassifierConfig) -> dict[str, float]:
     """Held-out AUC on exact ground-truth crops for each comparison architecture, trained on the same crops."""
     crops, labels = jittered_crops(train, config)
@@ -82,12 +74,14 @@ def build_ankle_xray_models(
     """Train and export both models, run the app on held-out patients, gate on the targets, write model cards."""
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     data_dir = work_dir / "ankle_xray"
+    for stale in ("ankle_xray", "train", "test", "app_output"):  # a rebuild starts from fresh phantoms
+        shutil.rmtree(work_dir / stale, ignore_errors=True)
     truths = generate_ankle_xray_dataset(data_dir, patients=patients, seed=SEED)
     split = patient_split([t["patient_id"] for t in truths], seed=0)
     train_ids = sorted(p for p, subset in split.items() if subset != "test")
     test_ids = sorted(p for p, subset in split.items() if subset == "test")
-    train_dir = _link_studies(data_dir, work_dir / "train", train_ids)
-    test_dir = _link_studies(data_dir, work_dir / "test", test_ids)
+    train_dir = move_patients(data_dir, work_dir / "train", train_ids)
+    test_dir = move_patients(data_dir, work_dir / "test", test_ids)
     det_config, cls_config = DetectorConfig(seed=0), ClassifierConfig(seed=0)
     samples = load_studies(train_dir, det_config.input_size)
     fragments = sum(len(s.labels) for s in samples)
@@ -198,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--comparators", action="store_true", help="also train ResNet18, DenseNet121, EfficientNet-B0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("openjpeg").setLevel(logging.WARNING)  # one INFO line per encoded tile otherwise
     summary = build_ankle_xray_models(args.models_dir, args.work, args.patients, args.comparators)
     print(json.dumps(summary, indent=1, default=float))
 

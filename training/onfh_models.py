@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -29,7 +30,7 @@ from phantoms.hip_mri import generate_hip_mri_dataset
 from training.evaluate_onfh import evaluate_onfh_run
 from training.export import export_torchscript
 from training.segmentation_metrics import ablation_table, segmentation_metrics
-from training.splits import patient_split
+from training.splits import move_patients, patient_split
 from training.train_segmenter import SegmenterConfig, predict_masks, segmenter_meta, train_segmenter
 
 __all__ = ["build_onfh_model", "hip_crops", "MODEL_NAME", "CROP_MM"]
@@ -108,6 +109,8 @@ def build_onfh_model(
 ) -> dict[str, Any]:
     """Train both variants, export the geo-pixel one, run the app on held-out patients, write the model card."""
     data_dir = work_dir / "hip_mri"
+    for stale in ("hip_mri", "hip_mri_test", "app_output"):  # a rebuild starts from fresh phantoms
+        shutil.rmtree(work_dir / stale, ignore_errors=True)
     truths = generate_hip_mri_dataset(data_dir, patients=patients, seed=SEED)
     split = patient_split([t["patient_id"] for t in truths], seed=0)
     by_id = {t["patient_id"]: t for t in truths}
@@ -138,12 +141,7 @@ def build_onfh_model(
     model, config, report = models["geo-pixel"]
     meta = {**segmenter_meta(config, report), "crop_mm": CROP_MM, "ablation_test_crops": len(test_x)}
     export_torchscript(model, models_dir / MODEL_NAME / f"{MODEL_NAME}.ts", meta)
-    test_dir = work_dir / "hip_mri_test"
-    test_dir.mkdir(parents=True, exist_ok=True)
-    for pid in test_ids:  # the app sees only held-out patients
-        link = test_dir / pid
-        if not link.exists():
-            link.symlink_to((data_dir / pid).resolve(), target_is_directory=True)
+    test_dir = move_patients(data_dir, work_dir / "hip_mri_test", test_ids)  # the app sees only held-out patients
     app_out = work_dir / "app_output"
     _run_app(models_dir, test_dir, app_out)
     evaluation_dir = models_dir / MODEL_NAME / "evaluation"

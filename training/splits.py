@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["patient_split"]
+__all__ = ["patient_split", "move_patients"]
 
 
 def patient_split(
@@ -21,3 +24,12 @@ def patient_split(
     for rank, idx in enumerate(order):
         subsets[patients[idx]] = "train" if rank < n_train else "val" if rank < n_train + n_val else "test"
     return subsets
+
+
+def move_patients(source: Path, target: Path, patient_ids: list[str]) -> Path:
+    """Move each patient's study folder from `source` to `target` (so the app and `rglob` see plain folders)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for pid in patient_ids:
+        if (source / pid).exists():
+            shutil.move(str(source / pid), str(target / pid))
+    return target

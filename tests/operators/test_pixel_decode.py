@@ -15,6 +15,7 @@ from pydicom.uid import (
 )
 
 from operators.pixel_decode import PixelDataError, decode_image
+from phantoms.pixel_encoding import LOSSLESS_SYNTAXES, encode_pixel_data
 from tests.dicom_factory import mr_slice
 
 # Only files that ship inside the pydicom wheel: get_testdata_file would try the network for others.
@@ -116,3 +117,23 @@ def test_dali_results_survive_the_next_decode() -> None:
     kept = decode_image(first).stored
     decode_image(second)  # DALI reuses its output buffer for this one
     np.testing.assert_array_equal(kept, expected)
+
+
+@pytest.mark.parametrize("syntax", LOSSLESS_SYNTAXES)
+@pytest.mark.parametrize("bits_stored", [10, 12, 15, 16])
+def test_radiograph_syntaxes_decode_exactly_including_jpeg_lossless(syntax: str, bits_stored: int) -> None:
+    ds = _synthetic(bits_stored)
+    expected = ds.pixel_array.copy()
+    encode_pixel_data(ds, syntax)
+    decoded = decode_image(ds)
+    np.testing.assert_array_equal(decoded.stored, expected)
+    np.testing.assert_array_equal(decoded.stored, ds.pixel_array)
+
+
+def test_monochrome1_radiograph_is_inverted_so_bone_is_bright() -> None:
+    ds = _synthetic(12)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    decoded = decode_image(ds)
+    stored = ds.pixel_array.astype(np.float64)
+    assert np.corrcoef(decoded.pixels.ravel(), stored.ravel())[0, 1] < -0.999
