@@ -42,12 +42,17 @@ models: $(OLT_MODELS) $(XRAY_MODELS) $(ONFH_MODELS)
 demo: models
 	rm -rf $(DEMO)
 	$(STACK) $(PY) -m phantoms ankle-mri --out $(DEMO)/input/ankle_mri --patients 6 --seed 2026 --broken
+	$(STACK) $(PY) -m phantoms ankle-xray --out $(DEMO)/input/ankle_xray --patients 6 --seed 2026 --syntax-variants
+	$(STACK) $(PY) -m phantoms hip-mri --out $(DEMO)/input/hip_mri --patients 4 --seed 2026
 	$(STACK) $(PY) -m apps.olt_mri -i $(DEMO)/input -o $(DEMO)/output/olt_mri -m models
+	$(STACK) $(PY) -m apps.ankle_xray -i $(DEMO)/input -o $(DEMO)/output/ankle_xray -m models
+	$(STACK) $(PY) -m apps.onfh_mri -i $(DEMO)/input -o $(DEMO)/output/onfh_mri -m models
 	@echo
-	@echo "Demo results (phantom input in $(DEMO)/input):"
-	@echo "  olt_mri   $(DEMO)/output/olt_mri/results.csv   per study: $(DEMO)/output/olt_mri/<StudyInstanceUID>/"
-	@echo "            (report_sr.dcm, key_*_sc.dcm, key_*.png, result.json)"
-	@echo "  unusable inputs: $(DEMO)/output/olt_mri/failures.csv    run summary: $(DEMO)/output/olt_mri/run.json"
+	@echo "Demo results (phantom input in $(DEMO)/input; each app reads the whole folder and picks its studies):"
+	@for app in olt_mri ankle_xray onfh_mri; do \
+	  echo "  $$app: $(DEMO)/output/$$app/results.csv   per study: $(DEMO)/output/$$app/<StudyInstanceUID>/"; done
+	@echo "  (report_sr.dcm, *_sc.dcm + PNGs, segmentation_seg.dcm for onfh_mri, result.json)"
+	@echo "  unusable inputs: $(DEMO)/output/<app>/failures.csv    run summary: $(DEMO)/output/<app>/run.json"
 
 lint: install
 	$(VENV)/bin/ruff check .
