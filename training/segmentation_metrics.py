@@ -1,0 +1,75 @@
+"""Pixel-level segmentation metrics of the ONFH paper's Table 1 (accuracy, sensitivity, specificity, PPV) with
+Wilson 95% intervals over pooled pixels, plus Dice per case, and a Markdown ablation table.
+
+Pooled pixels are not independent (neighbours are correlated), so the Wilson intervals are narrower than the
+case-to-case variation; the per-case Dice list shows that spread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from training.metrics import wilson_interval
+
+__all__ = ["segmentation_metrics", "ablation_table", "PROPORTIONS"]
+
+# Name in the result -> column title in the ablation table, in Table 1's order.
+PROPORTIONS = {"accuracy": "Pixel accuracy", "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV"}
+
+
+def _proportion(successes: int, total: int) -> dict[str, Any]:
+    if total == 0:
+        return {"value": None, "ci_low": None, "ci_high": None, "successes": 0, "total": 0}
+    low, high = wilson_interval(successes, total)
+    return {"value": successes / total, "ci_low": low, "ci_high": high, "successes": successes, "total": total}
+
+
+def _as_cases(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array).astype(bool)
+    return array[None] if array.ndim == 2 else array
+
+
+def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Pooled-pixel accuracy/sensitivity/specificity/PPV (Wilson 95%) and Dice (mean, per case) for (N,H,W) masks."""
+    pred_cases, truth_cases = _as_cases(pred), _as_cases(truth)
+    if pred_cases.shape != truth_cases.shape:
+        raise ValueError(f"pred {pred_cases.shape} and truth {truth_cases.shape} differ in shape")
+    axes = tuple(range(1, pred_cases.ndim))
+    tp_case = np.sum(pred_cases & truth_cases, axis=axes)
+    fp_case = np.sum(pred_cases & ~truth_cases, axis=axes)
+    fn_case = np.sum(~pred_cases & truth_cases, axis=axes)
+    tp, fp, fn = int(tp_case.sum()), int(fp_case.sum()), int(fn_case.sum())
+    tn = int(pred_cases.size) - tp - fp - fn
+    denominator = 2 * tp_case + fp_case + fn_case
+    # Two empty masks agree perfectly; counting that as Dice 1 keeps a correct "no head" prediction from scoring 0.
+    dice = np.where(denominator > 0, 2 * tp_case / np.maximum(denominator, 1), 1.0)
+    return {
+        "n_cases": int(pred_cases.shape[0]),
+        "n_pixels": int(pred_cases.size),
+        "accuracy": _proportion(tp + tn, tp + tn + fp + fn),
+        "sensitivity": _proportion(tp, tp + fn),
+        "specificity": _proportion(tn, tn + fp),
+        "ppv": _proportion(tp, tp + fp),
+        "dice": {"mean": float(dice.mean()), "per_case": [float(d) for d in dice]},
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "ci_method": "wilson 95% over pooled pixels",
+    }
+
+
+def _percent_with_ci(entry: dict[str, Any]) -> str:
+    if entry["value"] is None:
+        return "n/a"
+    return f"{100 * entry['value']:.2f}% ({100 * entry['ci_low']:.2f}–{100 * entry['ci_high']:.2f})"
+
+
+def ablation_table(results: dict[str, dict[str, Any]]) -> str:
+    """Markdown table, one row per variant (segmentation_metrics results), Dice first then Table 1's columns."""
+    header = ["Variant", "Cases", "Dice (mean)", *PROPORTIONS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant, metrics in results.items():
+        cells = [variant, str(metrics["n_cases"]), f"{metrics['dice']['mean']:.4f}"]
+        cells += [_percent_with_ci(metrics[key]) for key in PROPORTIONS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
