@@ -10,16 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from apps.batch import holoscan_stack_limit
-from operators.image_preprocessor import decode_series
-from operators.model_store import ModelStore
-from operators.preprocess import PreprocessSpec, make_preprocessor
-from operators.series_selection import SelectionRules, select_series
-from operators.study_index import index_folder, load_study
 
-__all__ = ["ChildRun", "run_child", "run_app", "model_floor", "REPO"]
+__all__ = ["ChildRun", "run_child", "run_app", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,28 +67,6 @@ def run_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: s
             *extra,
         ]
     )
-
-
-def model_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:
-    """The models' forward passes alone over every selected slice, inputs already in memory."""
-    store = ModelStore(models, "cpu")
-    index = index_folder(input_dir)
-    batches: list[tuple[str, torch.Tensor]] = []
-    rules = SelectionRules.from_file(rules_path)
-    for uid in index.study_uids:
-        study = load_study(uid, index.studies[uid])
-        for selected in select_series(study, rules):
-            images = decode_series(selected, "cpu", [])
-            if images.pixels:
-                spec = PreprocessSpec.from_meta(store.get(selected.model).meta)
-                batches.append((selected.model, make_preprocessor(spec)(images.pixels)))
-    for name, tensor in batches[:2]:  # warm-up: first calls pay for graph optimisation
-        store.get(name).predict(tensor[:1], batch_size)
-    start = time.perf_counter()
-    for name, tensor in batches:
-        store.get(name).predict(tensor, batch_size)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
 
 
 def per_image_seconds(samples: list[float]) -> float:

@@ -1,0 +1,108 @@
+"""Model floors: each app's forward passes alone, over the inputs the app would build, already in memory.
+
+Inputs are prepared with the apps' own functions (selection, decode, preprocessing, crops) outside the timing;
+only the model calls (and, for the detector, MONAI's box decoding and NMS, which are part of the model's
+work) are timed. Nothing in a pipeline can be faster than this.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
+from apps.onfh_mri.hip_locator import locate_femoral_heads
+from apps.onfh_mri.segmentation_operator import series_geometry
+from operators.box_detector import to_source_box
+from operators.crop_classifier import crop_model_input
+from operators.fragment_detection import detect_boxes, detector_from_meta
+from operators.image_preprocessor import decode_series
+from operators.model_store import ModelStore
+from operators.preprocess import PreprocessSpec, make_preprocessor
+from operators.series_selection import SelectedSeries, SelectionRules, select_series
+from operators.study_index import index_folder, load_study
+
+__all__ = ["classifier_floor", "fragment_floor", "segmenter_floor", "FLOORS"]
+
+
+def _selected(input_dir: Path, rules_path: Path) -> list[SelectedSeries]:
+    index, rules = index_folder(input_dir), SelectionRules.from_file(rules_path)
+    return [s for uid in index.study_uids for s in select_series(load_study(uid, index.studies[uid]), rules)]
+
+
+def _timed(calls: list[Callable[[], object]]) -> float:
+    for call in calls[:2]:  # warm-up: the first calls pay for TorchScript's graph optimisation
+        call()
+    start = time.perf_counter()
+    for call in calls:
+        call()
+    return time.perf_counter() - start
+
+
+def classifier_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:
+    """olt_mri: every selected slice through its weighting's classifier."""
+    store = ModelStore(models, "cpu")
+    batches = []
+    for selected in _selected(input_dir, rules_path):
+        images = decode_series(selected, "cpu", [])
+        if images.pixels:
+            model = store.get(selected.model)
+            batches.append((model, make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)))
+    seconds = _timed([lambda m=m, t=t: m.predict(t, batch_size) for m, t in batches])
+    return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
+
+
+def fragment_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:
+    """ankle_xray: the detector on every radiograph, then the classifier on a crop of every detection."""
+    store = ModelStore(models, "cpu")
+    classifier = store.get("ankle_xray_classifier")
+    calls, images_count = [], 0
+    for selected in _selected(input_dir, rules_path):
+        images = decode_series(selected, "cpu", [])
+        if not images.pixels:
+            continue
+        model = store.get(selected.model)
+        detector = detector_from_meta(model.module, model.meta)
+        batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)
+        found = detect_boxes(detector, batch)
+        size = tuple(model.meta["input_size"])
+        crops = [
+            crop_model_input(
+                images.pixels[i], to_source_box(tuple(map(float, b)), size, images.pixels[i].shape), classifier.meta
+            )
+            for i, (boxes, _) in enumerate(found)
+            for b in boxes
+        ]
+        calls.append(lambda d=detector, b=batch: detect_boxes(d, b))
+        if crops:
+            stacked = torch.from_numpy(np.stack(crops))
+            calls.append(lambda t=stacked: classifier.predict(t, batch_size))
+        images_count += len(images.pixels)
+    return {"seconds": _timed(calls), "images": float(images_count)}
+
+
+def segmenter_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 8) -> dict[str, float]:
+    """onfh_mri: the U-Net on every slice's crop of every hip the locator finds."""
+    store = ModelStore(models, "cpu")
+    calls, crops_count = [], 0
+    for selected in _selected(input_dir, rules_path):
+        images = decode_series(selected, "cpu", [])
+        if not images.pixels:
+            continue
+        model = store.get(selected.model)
+        volume = np.stack(images.pixels).astype(np.float32)
+        spacing, column_x = series_geometry(images)
+        size = int(model.meta["input_size"][0])
+        for location in locate_femoral_heads(volume, spacing, column_x).values():
+            crop = HipCrop(location.center_rc, float(model.meta["crop_mm"]), size, spacing)
+            batch = torch.from_numpy(np.stack([normalise_crop(crop.crop(p)) for p in volume])[:, None])
+            calls.append(lambda m=model, b=batch: m.predict(b, batch_size))
+            crops_count += len(batch)
+    return {"seconds": _timed(calls), "images": float(crops_count)}
+
+
+FLOORS = {"olt_mri": classifier_floor, "ankle_xray": fragment_floor, "onfh_mri": segmenter_floor}
