@@ -58,7 +58,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: install lint
-	$(STACK) $(PY) -m pytest -q
+	$(STACK) $(PY) -m pytest -q -m "not package"
 
 bench: models
 	$(STACK) $(PY) -m bench

@@ -144,7 +144,7 @@ def build_onfh_model(
     for variant in ("plain", "geo-pixel"):
         config = replace(base, variant=variant)
         model, report = train_segmenter(train_x, train_y, config)
-        predicted = predict_masks(model, test_x, threshold=config.threshold)
+        predicted = predict_masks(model, test_x, config.batch_size, config.threshold)
         ablation[variant] = segmentation_metrics(predicted, test_y.astype(bool))
         models[variant] = (model, config, report)
     model, config, report = models["geo-pixel"]

@@ -11,11 +11,10 @@ from apps.ankle_xray.fragment_call import CLASS_CONCEPTS, FragmentCall, call_fra
 from operators import dicom_codes
 from operators.findings import Algorithm, Finding, StudyReport
 from operators.fragment_detection import crop_window
-from operators.model_store import ModelStore
 from operators.overlay import caption, draw_boxes, heatmap_overlay, window_to_uint8
 from operators.preprocess import resize_bilinear
+from operators.report_stage import ReportStageOperator
 from operators.sr_content import box_region
-from operators.study_stage import StudyStageOperator
 from operators.study_work import Detection, KeyImage, SeriesImages, StudyResult, StudyWork
 
 __all__ = ["FragmentReportOperator"]
@@ -47,7 +46,7 @@ def saliency_map(shape: tuple[int, int], detections: list[Detection], margin: fl
     return heat
 
 
-class FragmentReportOperator(StudyStageOperator):
+class FragmentReportOperator(ReportStageOperator):
     """One finding per detected fragment (box, detection score, LMAF/SFO and its probability), or "none found".
 
     Named input:
@@ -57,27 +56,14 @@ class FragmentReportOperator(StudyStageOperator):
     """
 
     INPUT = "classified_detections"
-    OUTPUT = "report"
-    STAGE = "postprocess"
 
-    def __init__(
-        self,
-        fragment: Fragment,
-        *args,
-        model_store: ModelStore,
-        classifier: str,
-        app_version: str,
-        **kwargs,
-    ) -> None:
-        self._store = model_store
+    def __init__(self, fragment: Fragment, *args, classifier: str, **kwargs) -> None:
         self._classifier = classifier
-        self._version = app_version
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            work.result = StudyResult(status="no_matching_series", report=None, csv_row={"fragments": "", "calls": ""})
-            logger.info("Study %s: no CR/DX radiograph to analyse", work.uid)
+            self.no_matching_series(work, ("fragments", "calls"), "CR/DX ankle radiograph")
             return
         classifier = self._store.get(self._classifier)
         labels = list(classifier.meta["labels"])

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from monai.deploy.core import Fragment
-
 from apps.olt_mri.lesion_call import SeriesCall, call_series, call_study
 from operators import dicom_codes
 from operators.findings import Algorithm, Finding, StudyReport
-from operators.model_store import ModelStore
 from operators.overlay import caption, enlarge, heatmap_overlay, window_to_uint8
-from operators.study_stage import StudyStageOperator
+from operators.report_stage import ReportStageOperator
 from operators.study_work import KeyImage, SeriesImages, StudyResult, StudyWork
 
 __all__ = ["OltReportOperator"]
@@ -49,7 +46,7 @@ def _key_image(images: SeriesImages, call: SeriesCall, banner: str) -> KeyImage:
     )
 
 
-class OltReportOperator(StudyStageOperator):
+class OltReportOperator(ReportStageOperator):
     """Calls each series and the study (see lesion_call), builds findings, key images and the CSV row.
 
     Named input:
@@ -59,18 +56,10 @@ class OltReportOperator(StudyStageOperator):
     """
 
     INPUT = "predictions"
-    OUTPUT = "report"
-    STAGE = "postprocess"
-
-    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs) -> None:
-        self._store = model_store
-        self._version = app_version
-        super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            work.result = StudyResult(status="no_matching_series", report=None, csv_row={"call": "", "probability": ""})
-            logger.info("Study %s: no T1/T2 coronal or sagittal series to analyse", work.uid)
+            self.no_matching_series(work, ("call", "probability"), "T1/T2 coronal or sagittal series")
             return
         calls, findings, keys, models = [], [], [], {}
         for images in work.series_images:

@@ -6,16 +6,14 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from monai.deploy.core import Fragment
 
 from apps.onfh_mri.grading import Grade, grade_from_counts, necrosis_percent
 from apps.onfh_mri.necrosis import extract_necrosis
 from apps.onfh_mri.segmentation_operator import series_geometry
 from operators import dicom_codes
 from operators.findings import Algorithm, Concept, Finding, Measurement, Segment, SegmentationResult, StudyReport
-from operators.model_store import ModelStore
 from operators.overlay import caption, draw_contours, window_to_uint8
-from operators.study_stage import StudyStageOperator
+from operators.report_stage import ReportStageOperator
 from operators.study_work import KeyImage, SeriesImages, StudyResult, StudyWork
 
 __all__ = ["OnfhReportOperator", "HipResult", "measure_hip", "GRADE_CONCEPTS", "RECOMMENDATIONS"]
@@ -94,7 +92,7 @@ def measure_hip(side: str, volume: np.ndarray, head: np.ndarray) -> HipResult | 
     )
 
 
-class OnfhReportOperator(StudyStageOperator):
+class OnfhReportOperator(ReportStageOperator):
     """Per hip: necrotic/femoral-head ratio on the key slice and over the volume, Steinberg grade, SEG/SR/SC.
 
     Named input:
@@ -104,18 +102,10 @@ class OnfhReportOperator(StudyStageOperator):
     """
 
     INPUT = "head_masks"
-    OUTPUT = "report"
-    STAGE = "postprocess"
-
-    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, app_version: str, **kwargs) -> None:
-        self._store = model_store
-        self._version = app_version
-        super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            work.result = StudyResult(status="no_matching_series", report=None, csv_row={"right": "", "left": ""})
-            logger.info("Study %s: no axial T1 series to analyse", work.uid)
+            self.no_matching_series(work, ("right", "left"), "axial T1 hip series")
             return
         images = work.series_images[0]  # the selection rules pick one axial T1 series
         model = self._store.get(images.selected.model)
