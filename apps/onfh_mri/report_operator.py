@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.onfh_mri.grading import Grade, grade_from_counts, necrosis_percent
-from apps.onfh_mri.necrosis import extract_necrosis
+from apps.onfh_mri.necrosis import CORTEX_MM, extract_necrosis
 from apps.onfh_mri.segmentation_operator import series_geometry
 from operators import dicom_codes
 from operators.findings import Algorithm, Concept, Finding, Measurement, Segment, SegmentationResult, StudyReport
@@ -66,15 +66,16 @@ class HipResult:
         return float(necrosis_percent(self.necrosis_pixels_volume, self.head_pixels_volume))
 
 
-def measure_hip(side: str, volume: np.ndarray, head: np.ndarray) -> HipResult | None:
+def measure_hip(side: str, volume: np.ndarray, head: np.ndarray, pixel_mm: float) -> HipResult | None:
     """Necrosis per slice (adaptive threshold inside the head), key slice = largest head area, and the grade."""
     areas = head.reshape(head.shape[0], -1).sum(axis=1)
     if areas.max() < MIN_HEAD_PIXELS:
         return None
     necrosis = np.zeros_like(head)
+    rim_px = int(np.ceil(CORTEX_MM / pixel_mm))
     reasons = {}
     for k in np.nonzero(areas >= MIN_HEAD_PIXELS)[0]:
-        found = extract_necrosis(volume[k], head[k])
+        found = extract_necrosis(volume[k], head[k], rim_px=rim_px)
         necrosis[k] = found.mask
         reasons[int(k)] = found.reason
     key = int(np.argmax(areas))
@@ -116,7 +117,7 @@ class OnfhReportOperator(ReportStageOperator):
             hip
             for side in ("R", "L")
             if f"head_{side}" in images.outputs
-            and (hip := measure_hip(side, volume, images.outputs[f"head_{side}"])) is not None
+            and (hip := measure_hip(side, volume, images.outputs[f"head_{side}"], min(spacing))) is not None
         ]
         banner = DEMO_BANNER if model.meta.get("demo") else "Research use"
         findings = [self._finding(images, hip, pixel_mm2) for hip in hips]

@@ -61,3 +61,24 @@ def test_a_healthy_head_is_not_split_by_noise(seed: int) -> None:
 def test_shape_mismatch_is_named() -> None:
     with pytest.raises(ValueError, match=r"image \(4, 4\) and head mask \(3, 3\) must have one shape"):
         extract_necrosis(np.zeros((4, 4)), np.zeros((3, 3), bool))
+
+
+def _with_cortex(image: np.ndarray, head: np.ndarray, necrotic: np.ndarray, rim: int) -> np.ndarray:
+    """The head's outer `rim` pixels made dark cortex, except where necrosis reaches the surface."""
+    from scipy import ndimage
+
+    cortex = head & ~ndimage.binary_erosion(head, iterations=rim) & ~necrotic
+    out = image.copy()
+    out[cortex] = 100.0 + np.random.default_rng(9).normal(0, 20, int(cortex.sum()))
+    return out
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 0.2])
+def test_the_dark_cortex_is_not_counted_as_necrosis(fraction: float) -> None:
+    image, head, necrotic = _head(fraction, seed=3)
+    image = _with_cortex(image, head, necrotic, rim=2)
+    naive = extract_necrosis(image, head).mask.sum() / head.sum()
+    found = extract_necrosis(image, head, rim_px=2).mask
+    assert abs(found.sum() / head.sum() - fraction) < 0.01
+    if fraction == 0.0:
+        assert naive > 0.05, "without the rim the cortex alone looks like necrosis: the case this guards"
