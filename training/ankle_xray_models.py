@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 DETECTOR = "ankle_xray_detector"
 CLASSIFIER = "ankle_xray_classifier"
-PATIENTS = 80
+PATIENTS = 160
 SEED = 2718
 VERSION = "0.1.0"
 TARGETS = {"recall": 0.90, "auc": 0.90}
