@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 OLT_PATIENTS = 40
 OLT_SEED = 1234
-DEMO_EPOCHS = 12
+DEMO_EPOCHS = 20
 DEMO_INPUT_SIZE = 64
 MIN_ACCURACY = 0.90  # the demo models' acceptance bar on held-out phantom patients
 CARD_TEMPLATE = Path(__file__).with_name("olt_model_card.md.tmpl")
