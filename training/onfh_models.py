@@ -45,11 +45,19 @@ DEMO_INPUT_SIZE = 128
 DEMO_EPOCHS = 16
 PATIENTS = 30
 SEED = 4321
+# More held-out patients for the app-level test than the split leaves (6): half of all phantom hips sit on a
+# grade boundary by design, and the grade check needs enough hips clear of one. Never seen in training.
+EXTRA_TEST_PATIENTS = 12
 JITTER_MM = 4.0
 HEAD_SLICES_PER_HIP = 6  # spread from pole to pole; more slices of the same head add little
 EMPTY_SLICES_PER_HIP = 1
 # Grade agreement is gated on the hips clear of a boundary; knife-edge hips are reported (see evaluate_onfh).
-TARGETS = {"dice": 0.90, "ratio_within_3pp": 0.90, "grade_accuracy_clear_of_boundaries": 0.90}
+TARGETS = {
+    "dice": 0.90,
+    "ratio_within_3pp": 0.90,
+    "grade_accuracy_clear_of_boundaries": 0.90,
+    "key_slice_acceptable": 0.90,
+}
 CARD_TEMPLATE = Path(__file__).with_name("onfh_model_card.md.tmpl")
 NORMALISATION = "per-crop: scaled to [0, 1] between the crop's 0.5th and 99.5th percentiles, clipped"
 
@@ -152,6 +160,7 @@ def build_onfh_model(
     meta = {**segmenter_meta(config, report), "crop_mm": CROP_MM, "ablation_test_crops": len(test_x)}
     export_torchscript(model, models_dir / MODEL_NAME / f"{MODEL_NAME}.ts", meta)
     test_dir = move_patients(data_dir, work_dir / "hip_mri_test", test_ids)  # the app sees only held-out patients
+    generate_hip_mri_dataset(test_dir / "extra", patients=EXTRA_TEST_PATIENTS, seed=SEED + 1)
     app_out = work_dir / "app_output"
     _run_app(models_dir, test_dir, app_out)
     evaluation_dir = models_dir / MODEL_NAME / "evaluation"
@@ -159,7 +168,9 @@ def build_onfh_model(
     table = ablation_table(ablation)
     (evaluation_dir / "ablation.md").write_text(table, encoding="utf-8")
     (evaluation_dir / "ablation.json").write_text(json.dumps(ablation, indent=1, default=float), encoding="utf-8")
-    write_model_card(models_dir, meta, metrics, table, len(train_ids), len(test_ids), len(train_x))
+    write_model_card(
+        models_dir, meta, metrics, table, len(train_ids), len(test_ids) + EXTRA_TEST_PATIENTS, len(train_x)
+    )
     summary = {
         "dice": metrics["femoral_head_dice"]["mean"],
         "ratio_within_3pp": metrics["ratio_within_3pp"]["value"],
@@ -167,6 +178,7 @@ def build_onfh_model(
         "grade_accuracy_clear_of_boundaries": metrics["grade_accuracy_clear_of_boundaries"]["value"],
         "grade_accuracy_knife_edge": metrics["grade_accuracy_knife_edge"]["value"],
         "ratio_bias_pp": metrics["ratio_error_pp"]["mean_signed"],
+        "key_slice_acceptable": metrics["key_slice_acceptable"]["value"],
     }
     logger.info("%s on held-out phantoms: %s", MODEL_NAME, summary)
     failed = {k: summary[k] for k, target in TARGETS.items() if summary[k] is None or summary[k] < target}
@@ -206,6 +218,8 @@ def write_model_card(
         bias=f"{metrics['ratio_error_pp']['mean_signed']:+.2f}",
         max_error=f"{metrics['ratio_error_pp']['max_abs']:.2f}",
         key_slice=_fmt(metrics["key_slice_agreement"]),
+        key_ok=_fmt(metrics["key_slice_acceptable"]),
+        ratio_true_key=_fmt(metrics["ratio_within_3pp_vs_true_key_slice"]),
         confusion=json.dumps(metrics["grade_confusion"]),
         ablation=ablation,
     )
