@@ -28,6 +28,7 @@ from phantoms.ankle_xray import generate_ankle_xray_dataset
 from training.evaluate_fragments import evaluate_fragment_run
 from training.export import export_torchscript
 from training.fragment_detector import DetectorConfig
+from training.metrics import format_metric
 from training.mobilenet_v2 import COMPARATORS
 from training.splits import move_patients, patient_split
 from training.train_fragments import (
@@ -125,12 +126,6 @@ def build_ankle_xray_models(
     return summary
 
 
-def _fmt(metric: dict[str, Any]) -> str:
-    if metric.get("value") is None:
-        return "n/a"
-    return f"{metric['value']:.3f} (95% CI {metric['ci_low']:.3f}–{metric['ci_high']:.3f})"
-
-
 def write_model_cards(
     models_dir: Path,
     metrics: dict[str, Any],
@@ -166,11 +161,11 @@ def write_model_cards(
         "ap": f"{detection['ap']:.3f}",
         "precision": f"{detection['precision']:.3f}",
         "n_classified": classification["n"],
-        "auc": _fmt(classification["auc"]),
+        "auc": format_metric(classification["auc"]),
         "auc_method": classification["ci_methods"]["auc"],
-        "accuracy": _fmt(classification["accuracy"]),
-        "sensitivity": _fmt(classification["recall"]),
-        "specificity": _fmt(classification["specificity"]),
+        "accuracy": format_metric(classification["accuracy"]),
+        "sensitivity": format_metric(classification["recall"]),
+        "specificity": format_metric(classification["specificity"]),
         "confusion": json.dumps(classification["confusion_matrix"]),
         "comparators": comparison,
     }

@@ -25,6 +25,7 @@ from operators.pixel_decode import decode_image
 from operators.preprocess import PreprocessSpec, make_preprocessor
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from training.evaluate import evaluate_predictions_csv
+from training.metrics import format_metric
 from training.olt_manifest import olt_manifest_rows, write_manifest
 from training.splits import patient_split
 from training.train_classifier import TrainConfig, train_classifier
@@ -39,12 +40,6 @@ DEMO_EPOCHS = 20
 DEMO_INPUT_SIZE = 64
 MIN_ACCURACY = 0.90  # the demo models' acceptance bar on held-out phantom patients
 CARD_TEMPLATE = Path(__file__).with_name("olt_model_card.md.tmpl")
-
-
-def _fmt(metric: dict[str, Any]) -> str:
-    if metric.get("value") is None:
-        return "n/a"
-    return f"{metric['value']:.3f} (95% CI {metric['ci_low']:.3f}–{metric['ci_high']:.3f})"
 
 
 def write_model_card(
@@ -66,21 +61,21 @@ def write_model_card(
         best_epoch=meta["training"]["best_epoch"],
         epochs=meta["training"]["epochs"],
         size=meta["input_size"][0],
-        accuracy=_fmt(metrics["accuracy"]),
-        precision=_fmt(metrics["precision"]),
-        recall=_fmt(metrics["recall"]),
-        specificity=_fmt(metrics["specificity"]),
-        f1=_fmt(metrics["f1"]),
-        auc=_fmt(metrics["auc"]),
+        accuracy=format_metric(metrics["accuracy"]),
+        precision=format_metric(metrics["precision"]),
+        recall=format_metric(metrics["recall"]),
+        specificity=format_metric(metrics["specificity"]),
+        f1=format_metric(metrics["f1"]),
+        auc=format_metric(metrics["auc"]),
         auc_method=metrics["ci_methods"]["auc"],
         cm=json.dumps(metrics["confusion_matrix"]),
         n=metrics["n"],
         s_n=series_metrics["n"],
         s_patients=series_metrics["n_patients"],
-        s_accuracy=_fmt(series_metrics["accuracy"]),
-        s_recall=_fmt(series_metrics["recall"]),
-        s_specificity=_fmt(series_metrics["specificity"]),
-        s_auc=_fmt(series_metrics["auc"]),
+        s_accuracy=format_metric(series_metrics["accuracy"]),
+        s_recall=format_metric(series_metrics["recall"]),
+        s_specificity=format_metric(series_metrics["specificity"]),
+        s_auc=format_metric(series_metrics["auc"]),
         s_auc_method=series_metrics["ci_methods"]["auc"],
         s_cm=json.dumps(series_metrics["confusion_matrix"]),
     )

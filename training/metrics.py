@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-__all__ = ["wilson_interval", "delong_auc_ci", "bootstrap_ci", "binary_classification_metrics"]
+__all__ = ["wilson_interval", "delong_auc_ci", "bootstrap_ci", "binary_classification_metrics", "format_metric"]
 
 
 def wilson_interval(successes: int, total: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -157,3 +157,13 @@ def binary_classification_metrics(
         }
     result["ci_methods"] = methods
     return result
+
+
+def format_metric(metric: dict[str, object], counts: bool = False) -> str:
+    """ "0.931 (95% CI 0.864–0.966)" for a metric dict with value/ci_low/ci_high ("n/a" without a value)."""
+    if metric.get("value") is None:
+        return "n/a"
+    text = f"{metric['value']:.3f} (95% CI {metric['ci_low']:.3f}–{metric['ci_high']:.3f}"
+    if counts and "successes" in metric:
+        text += f"; {metric['successes']}/{metric['total']}"
+    return text + ")"

@@ -29,6 +29,7 @@ from operators.pixel_decode import decode_image
 from phantoms.hip_mri import generate_hip_mri_dataset
 from training.evaluate_onfh import evaluate_onfh_run
 from training.export import export_torchscript
+from training.metrics import format_metric
 from training.segmentation_metrics import ablation_table, segmentation_metrics
 from training.splits import move_patients, patient_split
 from training.train_segmenter import SegmenterConfig, predict_masks, segmenter_meta, train_segmenter
@@ -187,10 +188,6 @@ def build_onfh_model(
     return summary
 
 
-def _fmt(p: dict[str, Any]) -> str:
-    return f"{p['value']:.3f} (95% CI {p['ci_low']:.3f}–{p['ci_high']:.3f}; {p['successes']}/{p['total']})"
-
-
 def write_model_card(
     models_dir: Path, meta: dict, metrics: dict, ablation: str, train_patients: int, test_patients: int, crops: int
 ) -> Path:
@@ -211,15 +208,15 @@ def write_model_card(
         hips=metrics["hips"],
         dice_mean=f"{metrics['femoral_head_dice']['mean']:.3f}",
         dice_min=f"{metrics['femoral_head_dice']['min']:.3f}",
-        ratio=_fmt(metrics["ratio_within_3pp"]),
-        grade=_fmt(metrics["grade_accuracy"]),
-        grade_clear=_fmt(metrics["grade_accuracy_clear_of_boundaries"]),
-        grade_edge=_fmt(metrics["grade_accuracy_knife_edge"]),
+        ratio=format_metric(metrics["ratio_within_3pp"], counts=True),
+        grade=format_metric(metrics["grade_accuracy"], counts=True),
+        grade_clear=format_metric(metrics["grade_accuracy_clear_of_boundaries"], counts=True),
+        grade_edge=format_metric(metrics["grade_accuracy_knife_edge"], counts=True),
         bias=f"{metrics['ratio_error_pp']['mean_signed']:+.2f}",
         max_error=f"{metrics['ratio_error_pp']['max_abs']:.2f}",
-        key_slice=_fmt(metrics["key_slice_agreement"]),
-        key_ok=_fmt(metrics["key_slice_acceptable"]),
-        ratio_true_key=_fmt(metrics["ratio_within_3pp_vs_true_key_slice"]),
+        key_slice=format_metric(metrics["key_slice_agreement"], counts=True),
+        key_ok=format_metric(metrics["key_slice_acceptable"], counts=True),
+        ratio_true_key=format_metric(metrics["ratio_within_3pp_vs_true_key_slice"], counts=True),
         confusion=json.dumps(metrics["grade_confusion"]),
         ablation=ablation,
     )
