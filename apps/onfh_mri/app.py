@@ -7,6 +7,7 @@ from pathlib import Path
 from apps.batch import BatchApplication
 from apps.onfh_mri.report_operator import OnfhReportOperator
 from apps.onfh_mri.segmentation_operator import FemoralHeadSegmentationOperator
+from operators.series_decoder import SeriesDecoderOperator
 from operators.series_selector import SeriesSelectorOperator
 from operators.study_loader import StudyLoaderOperator
 from operators.study_result_writer import StudyResultWriterOperator
@@ -26,6 +27,7 @@ class OnfhMriApp(BatchApplication):
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
+        decode = SeriesDecoderOperator(self, model_store=self.model_store, name="series_decoder")
         segment = FemoralHeadSegmentationOperator(
             self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="femoral_head_segmentation"
         )
@@ -36,6 +38,7 @@ class OnfhMriApp(BatchApplication):
             self, output_root=self.run_options.output, ledger=self.ledger, name="result_writer"
         )
         self.add_flow(loader, selector, {(loader.OUTPUT, selector.INPUT)})
-        self.add_flow(selector, segment, {(selector.OUTPUT, segment.INPUT)})
+        self.add_flow(selector, decode, {(selector.OUTPUT, decode.INPUT)})
+        self.add_flow(decode, segment, {(decode.OUTPUT, segment.INPUT)})
         self.add_flow(segment, report, {(segment.OUTPUT, report.INPUT)})
         self.add_flow(report, writer, {(report.OUTPUT, writer.INPUT)})

@@ -11,7 +11,6 @@ from scipy import ndimage
 
 from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
 from apps.onfh_mri.hip_locator import HeadLocation, locate_femoral_heads, patient_x_of_columns
-from operators.image_preprocessor import decode_series
 from operators.model_store import LoadedModel, ModelStore
 from operators.study_stage import StudyStageOperator
 from operators.study_work import SeriesImages, StudyWork
@@ -59,15 +58,15 @@ def segment_head(
 
 
 class FemoralHeadSegmentationOperator(StudyStageOperator):
-    """Per selected series: decoded slices, and per hip the located head and its mask (outputs "head_R"/"head_L").
+    """Per decoded series: per hip the located head and its mask (outputs "head_R"/"head_L").
 
     Named input:
-        selected_series: StudyWork with the axial T1 series selected.
+        decoded_series: StudyWork whose series_images carry the axial T1 slices' pixels.
     Named output:
         head_masks: StudyWork whose series_images carry pixels and, per side found, a boolean mask volume.
     """
 
-    INPUT = "selected_series"
+    INPUT = "decoded_series"
     OUTPUT = "head_masks"
     STAGE = "inference"
 
@@ -77,9 +76,8 @@ class FemoralHeadSegmentationOperator(StudyStageOperator):
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
-        work.series_images = []
-        for selected in work.selected:
-            images = decode_series(selected, self._store.device, work.failures)
+        for images in work.series_images:
+            selected = images.selected
             shapes = {p.shape for p in images.pixels}
             if len(shapes) != 1:
                 raise ValueError(f"series {selected.series.uid} mixes slice sizes {sorted(shapes)}")
@@ -91,4 +89,3 @@ class FemoralHeadSegmentationOperator(StudyStageOperator):
                 images.outputs[f"locator_{side}"] = np.array(
                     [location.slice_index, *location.center_rc, location.radius_mm, location.score]
                 )
-            work.series_images.append(images)
