@@ -145,6 +145,9 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
         "end_to_end_10n": {"seconds": round(big.seconds, 3), "studies_per_s": round(10 * studies / big.seconds, 4)},
         "ratios": {
             "overhead_end_to_end_over_floor": round(batch.seconds / floor["seconds"], 3),
+            # The same overhead with the process start taken out: the cost of each added study (N -> 10N) over
+            # the floor's cost per study (the floor scales with the studies).
+            "marginal_overhead_over_floor": round((big.seconds - batch.seconds) / (9 * floor["seconds"]), 3),
             "batch_gain_per_study_launch_over_batch": round(float(np.sum(per_study)) / batch.seconds, 3),
             # One process start is shared by every study of a batch, so the gain grows with N; at 10N it shows
             # what a real folder gets (per-study launch cost extrapolated from the N single runs).
@@ -159,9 +162,9 @@ def _markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# msk-maps benchmark {results['date']} ({results['machine']})",
         "",
-        "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | launch/batch | "
+        "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | marginal/floor | launch/batch | "
         "launch/batch at 10N | RSS N MB | RSS 10N MB | RSS 10N/N | findings = unoptimised |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for app, r in results["apps"].items():
         e2e, ratios, memory = r["end_to_end"], r["ratios"], r["memory"]
@@ -174,6 +177,7 @@ def _markdown(results: dict[str, Any]) -> str:
             e2e["images_per_s"],
             r["model_floor"]["seconds"],
             ratios["overhead_end_to_end_over_floor"],
+            ratios["marginal_overhead_over_floor"],
             ratios["batch_gain_per_study_launch_over_batch"],
             ratios["batch_gain_at_10n"],
             memory["rss_mb_n"],
@@ -183,7 +187,7 @@ def _markdown(results: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         stages = ", ".join(f"{k} {v}s" for k, v in r["end_to_end"]["stage_seconds"].items())
-        lines.append(f"|  | stages: {stages} |" + " |" * 12)
+        lines.append(f"|  | stages: {stages} |" + " |" * 13)
     d = results["decode"]
     lines += [
         "",
