@@ -30,11 +30,11 @@ $(OLT_MODELS) &: $(TRAIN_COMMON) training/build_demo_models.py training/train_cl
 	$(STACK) $(PY) -m training.build_demo_models --models-dir models --work build/demo-training
 
 $(XRAY_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*fragment*.py training/mobilenet_v2.py phantoms/ankle_xray.py \
-		phantoms/pixel_encoding.py training/ankle_xray*.py)
+		phantoms/pixel_encoding.py training/ankle_xray*.py apps/ankle_xray/*.py)
 	$(STACK) $(PY) -m training.ankle_xray_models --models-dir models --work build/demo-training/ankle_xray
 
 $(ONFH_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*segment*.py training/femoral_unet.py phantoms/hip_mri.py \
-		training/onfh*.py apps/onfh_mri/*.py)
+		training/onfh*.py training/evaluate_onfh.py apps/onfh_mri/*.py)
 	$(STACK) $(PY) -m training.onfh_models --models-dir models --work build/demo-training/onfh_mri
 
 models: $(OLT_MODELS) $(XRAY_MODELS) $(ONFH_MODELS)
