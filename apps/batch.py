@@ -152,8 +152,6 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     if plan.todo:
         # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
         os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "ERROR")
-        # DALI's OpenCV JPEG 2000 reader warns about the (absent) colour space of every grey J2K frame.
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         app = app_cls(options, index, plan, store, ledger)
         ledger.on_study = _progress(len(plan.todo), options.progress)
         with logging_redirect_tqdm():

@@ -22,7 +22,7 @@ from operators.crop_classifier import crop_model_input
 from operators.fragment_detection import detect_boxes, detector_from_meta
 from operators.image_preprocessor import decode_series
 from operators.model_store import ModelStore
-from operators.preprocess import PreprocessSpec, make_preprocessor
+from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
 from operators.series_selection import SelectedSeries, SelectionRules, select_series
 from operators.study_index import index_folder, load_study
 
@@ -70,13 +70,13 @@ def fragment_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: 
         batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)
         found = detect_boxes(detector, batch)
         size = tuple(model.meta["input_size"])
-        crops = [
-            crop_model_input(
-                images.pixels[i], to_source_box(tuple(map(float, b)), size, images.pixels[i].shape), classifier.meta
-            )
-            for i, (boxes, _) in enumerate(found)
-            for b in boxes
-        ]
+        crops = []
+        for pixels, (boxes, _) in zip(images.pixels, found, strict=True):
+            unit = scale_to_unit(pixels) if len(boxes) else None
+            crops += [
+                crop_model_input(unit, to_source_box(tuple(map(float, b)), size, pixels.shape), classifier.meta)
+                for b in boxes
+            ]
         calls.append(lambda d=detector, b=batch: detect_boxes(d, b))
         if crops:
             stacked = torch.from_numpy(np.stack(crops))

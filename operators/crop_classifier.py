@@ -12,7 +12,7 @@ from monai.deploy.core import Fragment
 
 from operators.fragment_detection import crop_fragment
 from operators.model_store import ModelStore
-from operators.preprocess import intensity_window
+from operators.preprocess import scale_to_unit
 from operators.study_stage import StudyStageOperator
 from operators.study_work import StudyWork
 
@@ -21,15 +21,14 @@ __all__ = ["CropClassifierOperator", "crop_model_input"]
 logger = logging.getLogger(__name__)
 
 
-def crop_model_input(pixels: np.ndarray, box: Sequence[float], meta: dict[str, Any]) -> np.ndarray:
-    """(C, S, S) float32 classifier input for one box: percentile window of the whole image, crop, normalise.
+def crop_model_input(unit_image: np.ndarray, box: Sequence[float], meta: dict[str, Any]) -> np.ndarray:
+    """(C, S, S) float32 classifier input for one box of `scale_to_unit(pixels)`: crop, then normalise.
 
+    The window is the whole radiograph's, computed once per image by the caller however many boxes it has.
     Training calls this too, so the crop a model learns on and the crop it is applied to can't drift apart.
     """
-    low, high = intensity_window(pixels)
-    scaled = np.clip((pixels.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
     size = int(meta["input_size"][0])
-    crop = crop_fragment(scaled, box, size, float(meta["crop"]["margin"])).astype(np.float32)
+    crop = crop_fragment(unit_image, box, size, float(meta["crop"]["margin"])).astype(np.float32)
     channels = int(meta.get("channels", 1))
     mean = np.asarray(meta["mean"], np.float32)[:, None, None]
     std = np.asarray(meta["std"], np.float32)[:, None, None]
@@ -62,9 +61,8 @@ class CropClassifierOperator(StudyStageOperator):
         for images in work.series_images:
             if not images.detections:
                 continue
-            crops = np.stack(
-                [crop_model_input(images.pixels[d.image_index], d.box, model.meta) for d in images.detections]
-            )
+            unit = {i: scale_to_unit(images.pixels[i]) for i in {d.image_index for d in images.detections}}
+            crops = np.stack([crop_model_input(unit[d.image_index], d.box, model.meta) for d in images.detections])
             outputs = model.predict(torch.from_numpy(crops), batch_size=self._batch_size)
             for i, detection in enumerate(images.detections):
                 detection.probabilities = outputs["probabilities"][i].numpy()

@@ -20,6 +20,7 @@ import torch
 __all__ = [
     "PreprocessSpec",
     "intensity_window",
+    "scale_to_unit",
     "resize_bilinear",
     "preprocess_reference",
     "make_preprocessor",
@@ -65,6 +66,12 @@ def intensity_window(image: np.ndarray) -> tuple[float, float]:
     return float(low), float(max(high, low + 1e-6))
 
 
+def scale_to_unit(image: np.ndarray) -> np.ndarray:
+    """The image scaled to [0, 1] between its `intensity_window` percentiles, clipped, float32."""
+    low, high = intensity_window(image)
+    return np.clip((image.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
+
+
 def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices and weights for one axis, pixel centres aligned (align_corners=False)."""
     src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
@@ -89,9 +96,7 @@ def preprocess_reference(images: Sequence[np.ndarray], spec: PreprocessSpec) -> 
     std = np.asarray(spec.std, np.float32)[:, None, None]
     out = np.empty((len(images), spec.channels, *spec.size), np.float32)
     for i, image in enumerate(images):
-        low, high = intensity_window(image)
-        scaled = np.clip((image.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
-        resized = resize_bilinear(scaled, spec.size)
+        resized = resize_bilinear(scale_to_unit(image), spec.size)
         out[i] = (resized[None] - mean) / std
     return out
 

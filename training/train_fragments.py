@@ -51,15 +51,15 @@ FRAGMENT_CLASSES = ("SFO", "LMAF")  # index = model class
 class XraySample:
     """One radiograph at detector input size: image (H, W) float32 in [0, 1], boxes (N, 4) xyxy, labels (N,).
 
-    `pixels` keeps the source-resolution modality image: the classifier crops come from it (as in the app), where
-    a 6 mm fragment still has its cortex; `scale` is (input W / source columns, input H / source rows).
+    `source` keeps the source-resolution image, windowed to [0, 1]: the classifier crops come from it (as in the
+    app), where a 6 mm fragment still has its cortex; `scale` is (input W / source columns, input H / source rows).
     """
 
     image: np.ndarray
     boxes: np.ndarray
     labels: np.ndarray
     patient_id: str = ""
-    pixels: np.ndarray | None = None
+    source: np.ndarray | None = None  # source resolution, `scale_to_unit` applied
     scale: tuple[float, float] = (1.0, 1.0)
 
 
@@ -178,11 +178,11 @@ def crop_meta(config: ClassifierConfig) -> dict[str, Any]:
 
 
 def _crop(sample: XraySample, box: np.ndarray, config: ClassifierConfig) -> np.ndarray:
-    if sample.pixels is None:  # synthetic samples made at detector size only
+    if sample.source is None:  # synthetic samples made at detector size only
         return crop_fragment(sample.image, box, config.crop_size, config.crop_margin)
     sx, sy = sample.scale
     source_box = np.asarray(box, np.float64) / np.array([sx, sy, sx, sy])
-    return crop_model_input(sample.pixels, source_box, crop_meta(config))[0]
+    return crop_model_input(sample.source, source_box, crop_meta(config))[0]
 
 
 def jittered_crops(
@@ -328,7 +328,7 @@ def classifier_meta(
 def load_studies(root: Path, input_size: int) -> list[XraySample]:
     """Every image of every `ground_truth.json` under `root`, preprocessed as the app does, boxes scaled."""
     from operators.pixel_decode import decode_image
-    from operators.preprocess import PreprocessSpec, make_preprocessor
+    from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
 
     class_index = {name: i for i, name in enumerate(FRAGMENT_CLASSES)}
     preprocess = make_preprocessor(
@@ -347,7 +347,9 @@ def load_studies(root: Path, input_size: int) -> list[XraySample]:
             boxes = np.array([f["box"] for f in entry["fragments"]], np.float32).reshape(-1, 4) * scale
             labels = np.array([class_index[f["class"]] for f in entry["fragments"]], np.int64)
             samples.append(
-                XraySample(image, boxes, labels, truth["patient_id"], decoded.pixels, (scale[0], scale[1]))
+                XraySample(
+                    image, boxes, labels, truth["patient_id"], scale_to_unit(decoded.pixels), (scale[0], scale[1])
+                )
             )
     return samples
 
