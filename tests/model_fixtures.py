@@ -38,7 +38,8 @@ def export_fixture_classifier(models_dir: Path, name: str, seed: int = 0, input_
 
 def export_fixture_segmenter(models_dir: Path, name: str = "onfh_mri_femoral_head", seed: int = 0) -> Path:
     """A seeded random-weight small U-Net with the onfh contract (crop_mm, logits output), a test fixture."""
-    from training.onfh_models import CROP_MM, NORMALISATION
+    from apps.onfh_mri.hip_crop import NORMALISATION
+    from training.onfh_models import CROP_MM
     from training.train_segmenter import SegmenterConfig, build_segmenter, segmenter_meta
 
     torch.manual_seed(seed)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
+from apps.onfh_mri.hip_crop import NORMALISATION, HipCrop, normalise_crop
 from operators.pixel_decode import decode_image
 from phantoms.hip_mri import generate_hip_mri_dataset
 from training.evaluate_onfh import evaluate_onfh_run
@@ -60,7 +60,6 @@ TARGETS = {
     "key_slice_acceptable": 0.90,
 }
 CARD_TEMPLATE = Path(__file__).with_name("onfh_model_card.md.tmpl")
-NORMALISATION = "per-crop: scaled to [0, 1] between the crop's 0.5th and 99.5th percentiles, clipped"
 
 
 def _t1_volume(study_dir: Path, truth: dict[str, Any]) -> tuple[np.ndarray, tuple[float, float]]:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["HipCrop", "normalise_crop"]
+__all__ = ["HipCrop", "normalise_crop", "NORMALISATION"]
+
+NORMALISATION = "per-crop: scaled to [0, 1] between the crop's 0.5th and 99.5th percentiles, clipped"
 
 
 @dataclass(frozen=True)
