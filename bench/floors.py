@@ -20,18 +20,21 @@ from apps.onfh_mri.segmentation_operator import series_geometry
 from operators.box_detector import to_source_box
 from operators.crop_classifier import crop_model_input
 from operators.fragment_detection import detect_boxes, detector_from_meta
-from operators.image_preprocessor import decode_series
 from operators.model_store import ModelStore
 from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
-from operators.series_selection import SelectedSeries, SelectionRules, select_series
+from operators.series_decoder import decode_selected
+from operators.series_selection import SelectionRules, select_series
 from operators.study_index import index_folder, load_study
+from operators.study_work import SeriesImages
 
 __all__ = ["classifier_floor", "fragment_floor", "segmenter_floor", "FLOORS"]
 
 
-def _selected(input_dir: Path, rules_path: Path) -> list[SelectedSeries]:
+def _decoded(input_dir: Path, rules_path: Path) -> list[SeriesImages]:
+    """Every series the app's rules select in the folder, decoded (series without a usable image left out)."""
     index, rules = index_folder(input_dir), SelectionRules.from_file(rules_path)
-    return [s for uid in index.study_uids for s in select_series(load_study(uid, index.studies[uid]), rules)]
+    selected = [s for uid in index.study_uids for s in select_series(load_study(uid, index.studies[uid]), rules)]
+    return decode_selected(selected, "cpu", [])
 
 
 def _timed(calls: list[Callable[[], object]]) -> float:
@@ -47,11 +50,9 @@ def classifier_floor(input_dir: Path, rules_path: Path, models: Path, batch_size
     """olt_mri: every selected slice through its weighting's classifier."""
     store = ModelStore(models, "cpu")
     batches = []
-    for selected in _selected(input_dir, rules_path):
-        images = decode_series(selected, "cpu", [])
-        if images.pixels:
-            model = store.get(selected.model)
-            batches.append((model, make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)))
+    for images in _decoded(input_dir, rules_path):
+        model = store.get(images.selected.model)
+        batches.append((model, make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)))
     seconds = _timed([lambda m=m, t=t: m.predict(t, batch_size) for m, t in batches])
     return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
 
@@ -61,11 +62,8 @@ def fragment_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: 
     store = ModelStore(models, "cpu")
     classifier = store.get("ankle_xray_classifier")
     calls, images_count = [], 0
-    for selected in _selected(input_dir, rules_path):
-        images = decode_series(selected, "cpu", [])
-        if not images.pixels:
-            continue
-        model = store.get(selected.model)
+    for images in _decoded(input_dir, rules_path):
+        model = store.get(images.selected.model)
         detector = detector_from_meta(model.module, model.meta)
         batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)
         found = detect_boxes(detector, batch)
@@ -89,11 +87,8 @@ def segmenter_floor(input_dir: Path, rules_path: Path, models: Path, batch_size:
     """onfh_mri: the U-Net on every slice's crop of every hip the locator finds."""
     store = ModelStore(models, "cpu")
     calls, crops_count = [], 0
-    for selected in _selected(input_dir, rules_path):
-        images = decode_series(selected, "cpu", [])
-        if not images.pixels:
-            continue
-        model = store.get(selected.model)
+    for images in _decoded(input_dir, rules_path):
+        model = store.get(images.selected.model)
         volume = np.stack(images.pixels).astype(np.float32)
         spacing, column_x = series_geometry(images)
         size = int(model.meta["input_size"][0])
