@@ -12,7 +12,6 @@ accuracy on held-out phantoms; full training at 64x64 reaches >0.95.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -24,6 +23,7 @@ from operators.model_store import ModelStore
 from operators.pixel_decode import decode_image
 from operators.preprocess import PreprocessSpec, make_preprocessor
 from phantoms.ankle_mri import generate_ankle_mri_dataset
+from training.app_evaluation import write_rows
 from training.evaluate import evaluate_predictions_csv
 from training.metrics import format_metric
 from training.olt_manifest import olt_manifest_rows, write_manifest
@@ -165,16 +165,6 @@ def evaluate_series_calls(
     out = models_dir / name / "evaluation" / "series_level"
     predictions = write_rows(rows, out / "series_predictions.csv")
     return evaluate_predictions_csv(predictions, out, threshold=model.meta["threshold"], title=f"{name}: series (test)")
-
-
-def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
-    """A CSV of dict rows (columns from the first row)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,8 +9,6 @@ plots — the same metrics code as the other apps (`training.metrics`). Writes m
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from training.app_evaluation import parse_evaluation_args, truths_with_results, write_rows
 from training.detection_metrics import detection_metrics, match_detections
 from training.metrics import binary_classification_metrics
 from training.plots import plot_confusion_matrix, plot_roc
@@ -41,12 +40,7 @@ def _predictions(result: dict[str, Any] | None) -> dict[str, list[dict[str, Any]
 def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -> dict[str, Any]:
     """Detection recall/AP and LMAF-vs-SFO classification metrics of an app run against phantom ground truth."""
     predictions, truths, rows = [], [], []
-    for truth_path in sorted(Path(truth_root).rglob("ground_truth.json")):
-        truth = json.loads(truth_path.read_text(encoding="utf-8"))
-        if truth.get("kind") != "ankle-xray":
-            continue
-        result_path = Path(results_root) / truth["study_instance_uid"] / "result.json"
-        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
+    for _, truth, result in truths_with_results(truth_root, results_root, "ankle-xray"):
         found = _predictions(result)
         for image in truth["images"]:
             fragments = found.get(image["sop_instance_uid"], [])
@@ -92,21 +86,14 @@ def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -
             )
         cm = classification["confusion_matrix"]
         plot_confusion_matrix(cm["tn"], cm["fp"], cm["fn"], cm["tp"], ("SFO", "LMAF"), out_dir / "confusion_matrix.png")
-        with open(out_dir / "per_fragment.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(rows, out_dir / "per_fragment.csv")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float), encoding="utf-8")
     return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--truth", type=Path, required=True, help="phantom folder with ground_truth.json files")
-    parser.add_argument("--results", type=Path, required=True, help="the app's output folder")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = parse_evaluation_args(__doc__, argv)
     metrics = evaluate_fragment_run(args.truth, args.results, args.out)
     detection = metrics["detection"]
     line = f"fragments={detection['num_gt']} recall@{IOU_THRESHOLD}={detection['recall']:.3f} AP={detection['ap']:.3f}"

@@ -11,8 +11,6 @@ pixel decides the grade). Writes metrics.json and per_hip.csv.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -22,6 +20,7 @@ import highdicom as hd
 import numpy as np
 
 from apps.onfh_mri.grading import grade_from_counts, necrosis_percent
+from training.app_evaluation import parse_evaluation_args, truths_with_results, write_rows
 from training.metrics import wilson_interval
 
 __all__ = ["evaluate_onfh_run", "dice", "read_seg_masks", "main"]
@@ -66,13 +65,8 @@ def _proportion(hits: int, total: int) -> dict[str, Any]:
 def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> dict[str, Any]:
     """Per-hip Dice, ratio error and grade agreement of an app run against phantom ground truth."""
     rows: list[dict[str, Any]] = []
-    for truth_path in sorted(Path(truth_root).rglob("ground_truth.json")):
-        truth = json.loads(truth_path.read_text(encoding="utf-8"))
-        if truth.get("kind") != "hip-mri":
-            continue
+    for truth_path, truth, result in truths_with_results(truth_root, results_root, "hip-mri"):
         study_dir = Path(results_root) / truth["study_instance_uid"]
-        result_path = study_dir / "result.json"
-        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
         hips = (result or {}).get("details", {}).get("hips", {})
         gt = np.load(truth_path.with_name("ground_truth_masks.npz"))
         seg_path = study_dir / "segmentation_seg.dcm"
@@ -154,20 +148,13 @@ def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> di
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-    with open(out_dir / "per_hip.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(rows, out_dir / "per_hip.csv")
     return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--truth", type=Path, required=True, help="phantom folder with ground_truth.json files")
-    parser.add_argument("--results", type=Path, required=True, help="the app's output folder")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = parse_evaluation_args(__doc__, argv)
     metrics = evaluate_onfh_run(args.truth, args.results, args.out)
     within = metrics[f"ratio_within_{RATIO_TOLERANCE_PP:g}pp"]
     print(
