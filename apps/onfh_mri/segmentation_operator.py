@@ -86,6 +86,3 @@ class FemoralHeadSegmentationOperator(StudyStageOperator):
             model = self._store.get(selected.model)
             for side, location in locate_femoral_heads(volume, spacing, column_x).items():
                 images.outputs[f"head_{side}"] = segment_head(model, volume, location, spacing, self._batch_size)
-                images.outputs[f"locator_{side}"] = np.array(
-                    [location.slice_index, *location.center_rc, location.radius_mm, location.score]
-                )
