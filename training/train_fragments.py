@@ -108,6 +108,18 @@ def _augment_detection_batch(
     return images, out_targets
 
 
+def _one_cycle(
+    model: nn.Module, config: DetectorConfig | ClassifierConfig, examples: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.OneCycleLR]:
+    """AdamW with a one-cycle learning rate over all of `config.epochs`, as both stages train."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = -(-examples // config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
+    )
+    return optimizer, scheduler
+
+
 def train_detector(samples: list[XraySample], config: DetectorConfig) -> tuple[nn.Module, dict[str, Any]]:
     """Train the RetinaNet on `samples`; returns the network (eval mode) and a training record."""
     rng = _seed_all(config.seed)
@@ -126,11 +138,7 @@ def train_detector(samples: list[XraySample], config: DetectorConfig) -> tuple[n
     ]
     network = build_fragment_detector_network(config)
     detector = build_trainable_detector(network, config)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(samples) // config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
+    optimizer, scheduler = _one_cycle(network, config, len(samples))
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     start = time.perf_counter()
@@ -244,11 +252,7 @@ def train_fragment_classifier(
     model = _build_classifier(arch, config)
     counts = torch.bincount(y, minlength=2).float().clamp(min=1)
     loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (2 * counts))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(x) // config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
+    optimizer, scheduler = _one_cycle(model, config, len(x))
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     start = time.perf_counter()
