@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 
+from holoscan.schedulers import EventBasedScheduler
 from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 HOLOSCAN_STACK_BYTES = 32 * 1024 * 1024
+# Three scheduler threads let one study be read, the next be in the model and the last be written at once.
+PIPELINE_WORKERS = 3
 
 
 def holoscan_stack_limit() -> None:
@@ -46,10 +49,11 @@ class BatchOptions:
     resume: bool = False
     num_parts: int | None = None
     part_id: int | None = None
-    batch_size: int = 16
+    batch_size: int | None = None  # None: the app's default_batch_size
     device: str | None = None
     progress: bool = True
     optimize: bool = True
+    workers: int = PIPELINE_WORKERS
 
 
 def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
@@ -62,13 +66,21 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
     parser.add_argument("--resume", action="store_true", help="skip studies whose outputs are complete")
     parser.add_argument("--num-parts", type=int, help="split the input into N parts by StudyInstanceUID")
     parser.add_argument("--part-id", type=int, help="which part (0-based) this process does")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per model forward pass")
+    parser.add_argument("--batch-size", type=int, help="images per model forward pass (default: the app's)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     parser.add_argument(
         "--no-optimize", action="store_true", help="run models as exported (no TorchScript freeze/fusion)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=PIPELINE_WORKERS,
+        help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.input is None or args.output is None:
         parser.error("input and output are required (-i/-o or HOLOSCAN_INPUT_PATH/HOLOSCAN_OUTPUT_PATH)")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -85,6 +97,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         device=args.device,
         progress=not args.no_progress,
         optimize=not args.no_optimize,
+        workers=args.workers,
     )
 
 
@@ -95,6 +108,12 @@ class BatchApplication(Application):
     app_name: str = "msk-maps app"
     app_version: str = "0.1.0"
     required_models: tuple[str, ...] = ()
+    default_batch_size: int = 16  # images per forward pass when --batch-size is not given
+
+    @property
+    def batch_size(self) -> int:
+        """Images per model forward pass: --batch-size, else the app's default."""
+        return self.run_options.batch_size or self.default_batch_size
 
     def __init__(
         self,
@@ -153,6 +172,8 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
         os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "ERROR")
         app = app_cls(options, index, plan, store, ledger)
+        if options.workers > 1:
+            app.scheduler(EventBasedScheduler(app, name="study_pipeline", worker_thread_number=options.workers))
         ledger.on_study = _progress(len(plan.todo), options.progress)
         with logging_redirect_tqdm():
             app.run()

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from apps.batch import BatchApplication
+from apps.onfh_mri.app import OnfhMriApp
 from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
 from apps.onfh_mri.hip_locator import locate_femoral_heads
 from apps.onfh_mri.segmentation_operator import series_geometry
@@ -46,7 +48,9 @@ def _timed(calls: list[Callable[[], object]]) -> float:
     return time.perf_counter() - start
 
 
-def classifier_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:
+def classifier_floor(
+    input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
+) -> dict[str, float]:
     """olt_mri: every selected slice through its weighting's classifier."""
     store = ModelStore(models, "cpu")
     batches = []
@@ -57,7 +61,9 @@ def classifier_floor(input_dir: Path, rules_path: Path, models: Path, batch_size
     return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
 
 
-def fragment_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 16) -> dict[str, float]:
+def fragment_floor(
+    input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
+) -> dict[str, float]:
     """ankle_xray: the detector on every radiograph, then the classifier on a crop of every detection."""
     store = ModelStore(models, "cpu")
     classifier = store.get("ankle_xray_classifier")
@@ -83,7 +89,9 @@ def fragment_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: 
     return {"seconds": _timed(calls), "images": float(images_count)}
 
 
-def segmenter_floor(input_dir: Path, rules_path: Path, models: Path, batch_size: int = 8) -> dict[str, float]:
+def segmenter_floor(
+    input_dir: Path, rules_path: Path, models: Path, batch_size: int = OnfhMriApp.default_batch_size
+) -> dict[str, float]:
     """onfh_mri: the U-Net on every slice's crop of every hip the locator finds."""
     store = ModelStore(models, "cpu")
     calls, crops_count = [], 0

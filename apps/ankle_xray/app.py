@@ -29,7 +29,7 @@ class AnkleXrayApp(BatchApplication):
     required_models = (DETECTOR, CLASSIFIER)
 
     def compose(self) -> None:
-        store, batch_size = self.model_store, self.run_options.batch_size
+        store, batch_size = self.model_store, self.batch_size
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=store, name="image_preprocessor")

@@ -29,7 +29,7 @@ class OltMriApp(BatchApplication):
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=self.model_store, name="image_preprocessor")
         inference = TorchScriptInferenceOperator(
-            self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="inference"
+            self, model_store=self.model_store, batch_size=self.batch_size, name="inference"
         )
         report = OltReportOperator(self, model_store=self.model_store, app_version=self.app_version, name="olt_report")
         writer = StudyResultWriterOperator(

@@ -23,13 +23,15 @@ class OnfhMriApp(BatchApplication):
     app_name = "onfh_mri"
     app_version = "0.1.0"
     required_models = ("onfh_mri_femoral_head",)
+    # Measured on 2 CPU cores: the 128x128 U-Net runs a 20-slice hip faster as 8+8+4 than as 16+4.
+    default_batch_size = 8
 
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
         decode = SeriesDecoderOperator(self, model_store=self.model_store, name="series_decoder")
         segment = FemoralHeadSegmentationOperator(
-            self, model_store=self.model_store, batch_size=self.run_options.batch_size, name="femoral_head_segmentation"
+            self, model_store=self.model_store, batch_size=self.batch_size, name="femoral_head_segmentation"
         )
         report = OnfhReportOperator(
             self, model_store=self.model_store, app_version=self.app_version, name="onfh_report"

@@ -44,10 +44,19 @@ class HipCrop:
         centre = (self.size - 1) / 2
         rows = (np.arange(shape[0], dtype=np.float64) - self.center_rc[0]) / sr + centre
         cols = (np.arange(shape[1], dtype=np.float64) - self.center_rc[1]) / sc + centre
-        rr, cc = np.meshgrid(rows, cols, indexing="ij")
-        return ndimage.map_coordinates(
+        # Only source pixels within a crop pixel of the crop can read anything but 0: resample just that window
+        # (the crop is a small part of the slice, and the full-slice resample was most of this call's time).
+        row_hits = np.nonzero((rows > -1) & (rows < self.size))[0]
+        col_hits = np.nonzero((cols > -1) & (cols < self.size))[0]
+        out = np.zeros(shape, dtype=np.float32)
+        if not len(row_hits) or not len(col_hits):
+            return out
+        r0, r1, c0, c1 = row_hits[0], row_hits[-1] + 1, col_hits[0], col_hits[-1] + 1
+        rr, cc = np.meshgrid(rows[r0:r1], cols[c0:c1], indexing="ij")
+        out[r0:r1, c0:c1] = ndimage.map_coordinates(
             crop_values.astype(np.float32), [rr, cc], order=1, mode="constant", cval=0.0
-        ).astype(np.float32)
+        )
+        return out
 
 
 def normalise_crop(crop: np.ndarray) -> np.ndarray:

@@ -58,7 +58,8 @@ def locate_femoral_heads(
 ) -> dict[str, HeadLocation]:
     """Both heads of an axial volume (slices, rows, cols) in modality values; sides missing if not found."""
     low, high = np.percentile(volume, (1, 99))
-    scaled = np.clip((volume - low) / max(float(high - low), 1e-6), 0, 1).astype(np.float32)
+    # float32 throughout: float64 scalars would promote the whole volume and double this step's time.
+    scaled = np.clip((volume - np.float32(low)) / np.float32(max(float(high - low), 1e-6)), 0, 1, dtype=np.float32)
     zoom = (spacing[0] / WORK_MM, spacing[1] / WORK_MM)
     small = np.stack([ndimage.zoom(s, zoom, order=1) for s in scaled])
     body = small > 0.15
@@ -66,19 +67,19 @@ def locate_femoral_heads(
         np.arange(small.shape[2]) / zoom[1], np.arange(len(column_x)), column_x
     )  # patient x of each working-grid column
     body_x = float(np.mean(columns_small[np.nonzero(body.any(axis=(0, 1)))[0]])) if body.any() else 0.0
+    offset = columns_small - body_x
+    lateral = (np.abs(offset) >= LATERAL_MM[0]) & (np.abs(offset) <= LATERAL_MM[1])
     best: dict[str, HeadLocation] = {}
     for radius in HEAD_RADII_MM:
         kernel = _disc_kernel(radius / WORK_MM, RIM_MM / WORK_MM)
-        for k, plane in enumerate(small):
-            response = signal.fftconvolve(plane, kernel, mode="same")
-            offset = columns_small - body_x
-            lateral = (np.abs(offset) >= LATERAL_MM[0]) & (np.abs(offset) <= LATERAL_MM[1])
-            for side, columns in (("R", lateral & (offset < 0)), ("L", lateral & (offset > 0))):
-                masked = np.where(columns[None, :], response, -np.inf)
-                r, c = np.unravel_index(int(np.argmax(masked)), masked.shape)
-                score = float(masked[r, c])
-                if side not in best or score > best[side].score:
-                    best[side] = HeadLocation(side, k, (r / zoom[0], c / zoom[1]), radius, score)
+        # All slices in one call: the per-slice loop cost a third of the app's time per study.
+        response = signal.fftconvolve(small, kernel[None], mode="same", axes=(1, 2))
+        for side, columns in (("R", lateral & (offset < 0)), ("L", lateral & (offset > 0))):
+            masked = np.where(columns[None, None, :], response, -np.inf)
+            k, r, c = np.unravel_index(int(np.argmax(masked)), masked.shape)  # first maximum: lowest slice wins
+            score = float(masked[k, r, c])
+            if side not in best or score > best[side].score:
+                best[side] = HeadLocation(side, int(k), (r / zoom[0], c / zoom[1]), radius, score)
     found = {side: loc for side, loc in best.items() if loc.score > 0.1}
     for side in set(best) - set(found):
         logger.info("No femoral head found on the %s side (best disc contrast %.2f)", side, best[side].score)

@@ -50,8 +50,16 @@ def _run_args() -> list[str]:
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     nofile = 65536 if nofile == resource.RLIM_INFINITY else min(nofile, 65536)
     nproc = 32768 if nproc == resource.RLIM_INFINITY else min(nproc // 2, 32768)
-    return ["run", "--rm", "--network", "none", "--ulimit", f"nofile={nofile}:{nofile}",
-            "--ulimit", f"nproc={nproc}:{nproc}"]
+    return [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        f"nofile={nofile}:{nofile}",
+        "--ulimit",
+        f"nproc={nproc}:{nproc}",
+    ]
 
 
 def _archive(spec) -> Path:
@@ -68,8 +76,9 @@ def _prerequisites(name: str) -> str | None:
     spec = mm.app_spec(REPO / "app.yaml", name)
     if name not in PHANTOM_KIND:
         return f"no phantom kind known for {name}"
-    probe = subprocess.run([sys.executable, "-m", "phantoms", PHANTOM_KIND[name], "--help"], cwd=REPO,
-                           capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-m", "phantoms", PHANTOM_KIND[name], "--help"], cwd=REPO, capture_output=True
+    )
     if probe.returncode != 0:
         return f"`python -m phantoms {PHANTOM_KIND[name]}` not available yet"
     if _archive(spec).exists():
@@ -142,9 +151,17 @@ def run_outputs(image, tmp_path_factory):
     out_ctr = _writable_dir(tmp / "out_container")
     start = time.perf_counter()
     run = subprocess.run(
-        _podman(*_run_args(),
-                "-v", f"{inp}:/var/holoscan/input:ro", "-v", f"{out_ctr}:/var/holoscan/output", ref, "--no-progress"),
-        capture_output=True, text=True,
+        _podman(
+            *_run_args(),
+            "-v",
+            f"{inp}:/var/holoscan/input:ro",
+            "-v",
+            f"{out_ctr}:/var/holoscan/output",
+            ref,
+            "--no-progress",
+        ),
+        capture_output=True,
+        text=True,
     )
     timings["container run"] = time.perf_counter() - start
     assert run.returncode == 0, run.stderr[-3000:]
@@ -152,7 +169,8 @@ def run_outputs(image, tmp_path_factory):
     export = _writable_dir(tmp / "export")
     extract = subprocess.run(
         _podman(*_run_args(), "-v", f"{export}:/var/run/holoscan/export", ref, "extract"),
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert extract.returncode == 0, extract.stderr
     out_direct = tmp / "out_direct"
@@ -197,8 +215,9 @@ def test_show_prints_the_manifests_generated_from_app_yaml(image):
 
 def test_image_config_labels_user_and_environment(image):
     spec, ref, _ = image
-    info = json.loads(subprocess.run(_podman("image", "inspect", ref), capture_output=True, text=True,
-                                     check=True).stdout)[0]
+    info = json.loads(
+        subprocess.run(_podman("image", "inspect", ref), capture_output=True, text=True, check=True).stdout
+    )[0]
     config = info["Config"]
     assert config["User"] not in ("", "root", "0", "0:0")
     env = dict(e.split("=", 1) for e in config["Env"])
@@ -208,7 +227,9 @@ def test_image_config_labels_user_and_environment(image):
     # The image's user is not root and may raise its stack to what Holoscan wants (the entrypoint does).
     probe = subprocess.run(
         _podman(*_run_args(), "--entrypoint", "/bin/sh", ref, "-c", "id -u; ulimit -s 32768; ulimit -s"),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert probe[0] != "0"
     assert probe[-1] in ("32768", "unlimited")

@@ -63,7 +63,13 @@ def test_matching_agrees_with_monai() -> None:
         scores = rng.uniform(0, 1, len(pred))
         tp, _ = match_detections(pred, scores, gt)
         monai = matching_batch(
-            box_iou, [0.5], [pred], [np.zeros(len(pred), int)], [scores], [gt], [np.zeros(len(gt), int)],
+            box_iou,
+            [0.5],
+            [pred],
+            [np.zeros(len(pred), int)],
+            [scores],
+            [gt],
+            [np.zeros(len(gt), int)],
             max_detections=100,
         )[0][0]
         order = np.argsort(-scores, kind="stable")

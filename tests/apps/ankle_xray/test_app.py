@@ -174,3 +174,14 @@ def test_any_decodable_radiograph_is_analysed_or_refused_with_one_line(tmp_path:
     assert {"8bit", "signed16", "large"} <= {n for n, p in variants.items() if n not in failures}
     assert "colour image" in failures["rgb"] and "too small" in failures["tiny"]
     assert "PixelData holds" in failures["lying"]
+
+
+def test_one_scheduler_thread_gives_exactly_the_pipelined_results(batch: dict, tmp_path: Path) -> None:
+    returncode, stderr = run_app(
+        "ankle_xray", batch["input"], tmp_path / "serial", batch["output"].parent / "models", "--workers", "1"
+    )
+    assert returncode == 0, stderr[-3000:]
+    for uid, pipelined in batch["results"].items():
+        serial = json.loads((tmp_path / "serial" / uid / "result.json").read_text())
+        assert serial["details"] == pipelined["details"], uid
+    assert read_rows(tmp_path / "serial" / "failures.csv") == read_rows(batch["output"] / "failures.csv")

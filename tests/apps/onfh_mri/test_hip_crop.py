@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
 
@@ -30,6 +31,20 @@ def test_uncrop_returns_a_mask_to_the_source_grid() -> None:
     far = np.zeros(shape, bool)
     far[:, :40] = True  # outside the crop: nothing comes back there
     assert not back[far].any()
+
+
+def test_uncrop_equals_resampling_the_whole_slice() -> None:
+    """uncrop resamples only the crop's window; every other source pixel must read exactly what it would."""
+    rng = np.random.default_rng(5)
+    values = rng.random((64, 64)).astype(np.float32)
+    for centre in [(90.0, 100.0), (-20.0, 40.0), (170.0, 210.0), (400.0, 400.0)]:  # inside, over edges, outside
+        crop = HipCrop(centre, side_mm=60.0, size=64, pixel_spacing=(0.7, 0.9))
+        sr, sc = crop._scale()
+        rows = (np.arange(180) - centre[0]) / sr + 31.5
+        cols = (np.arange(220) - centre[1]) / sc + 31.5
+        rr, cc = np.meshgrid(rows, cols, indexing="ij")
+        whole = ndimage.map_coordinates(values, [rr, cc], order=1, mode="constant", cval=0.0)
+        np.testing.assert_array_equal(crop.uncrop(values, (180, 220)), whole)
 
 
 def test_normalise_crop_scales_to_unit_range_robustly() -> None:
