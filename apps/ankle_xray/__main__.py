@@ -1,6 +1,4 @@
-import sys
-
 from apps.ankle_xray.app import AnkleXrayApp
-from apps.batch import run_batch
+from apps.batch import main
 
-sys.exit(run_batch(AnkleXrayApp))
+main(AnkleXrayApp)

@@ -1,6 +1,4 @@
-import sys
-
-from apps.batch import run_batch
+from apps.batch import main
 from apps.olt_mri.app import OltMriApp
 
-sys.exit(run_batch(OltMriApp))
+main(OltMriApp)

@@ -1,6 +1,4 @@
-import sys
-
-from apps.batch import run_batch
+from apps.batch import main
 from apps.onfh_mri.app import OnfhMriApp
 
-sys.exit(run_batch(OnfhMriApp))
+main(OnfhMriApp)

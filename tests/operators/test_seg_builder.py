@@ -52,8 +52,25 @@ def test_seg_is_valid_and_reads_back_frame_for_frame(tmp_path: Path) -> None:
         source_sop_instance_uids=uids, segment_numbers=[1, 2], ignore_spatial_locations=True
     )
     assert np.array_equal(pixels.astype(bool), result.masks)
+    assert seg.NumberOfFrames == 3  # only (slice, segment) pairs with pixels; slice 0 reads back empty anyway
     labels = [seg.get_segment_description(n).segment_label for n in seg.segment_numbers]
     assert labels == [s.label for s in SEGMENTS]
+
+
+def test_a_segment_with_no_pixels_is_still_described_and_reads_back_empty(tmp_path: Path) -> None:
+    result = _result()
+    result.masks[..., 1] = False
+    path = tmp_path / "seg.dcm"
+    _build(result).save_as(path)
+    assert dciodvfy_errors(path) == []
+    seg = hd.seg.segread(path)
+    assert list(seg.segment_numbers) == [1, 2]
+    pixels = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[str(s.SOPInstanceUID) for s in result.source_images],
+        segment_numbers=[2],
+        ignore_spatial_locations=True,
+    )
+    assert not pixels.any()
 
 
 def test_laterality_is_an_anatomic_region_modifier(tmp_path: Path) -> None:
