@@ -16,9 +16,7 @@ import torch
 
 from apps.batch import BatchApplication
 from apps.onfh_mri.app import OnfhMriApp
-from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
-from apps.onfh_mri.hip_locator import locate_femoral_heads
-from apps.onfh_mri.segmentation_operator import series_geometry
+from apps.onfh_mri.hip_regions import hip_regions, series_geometry, series_volume
 from operators.box_detector import to_source_box
 from operators.crop_classifier import crop_model_input
 from operators.fragment_detection import detect_boxes, detector_from_meta
@@ -92,19 +90,17 @@ def fragment_floor(
 def segmenter_floor(
     input_dir: Path, rules_path: Path, models: Path, batch_size: int = OnfhMriApp.default_batch_size
 ) -> dict[str, float]:
-    """onfh_mri: the U-Net on every slice's crop of every hip the locator finds."""
+    """onfh_mri: the U-Net on every slice's crop of every hip the locator finds, both hips in one pass."""
     store = ModelStore(models, "cpu")
     calls, crops_count = [], 0
     for images in _decoded(input_dir, rules_path):
         model = store.get(images.selected.model)
-        volume = np.stack(images.pixels).astype(np.float32)
         spacing, column_x = series_geometry(images)
-        size = int(model.meta["input_size"][0])
-        for location in locate_femoral_heads(volume, spacing, column_x).values():
-            crop = HipCrop(location.center_rc, float(model.meta["crop_mm"]), size, spacing)
-            batch = torch.from_numpy(np.stack([normalise_crop(crop.crop(p)) for p in volume])[:, None])
+        regions, crops = hip_regions(series_volume(images), spacing, column_x, model.meta)
+        if regions:
+            batch = torch.from_numpy(crops)
             calls.append(lambda m=model, b=batch: m.predict(b, batch_size))
-            crops_count += len(batch)
+            crops_count += len(crops)
     return {"seconds": _timed(calls), "images": float(crops_count)}
 
 

@@ -38,6 +38,8 @@ class SeriesImages:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     decoders: list[str] = field(default_factory=list)
     detections: list[Detection] = field(default_factory=list)
+    # App-defined regions of interest (e.g. one per hip), with what maps the model's outputs back to the image.
+    regions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

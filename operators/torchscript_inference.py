@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 class TorchScriptInferenceOperator(StudyStageOperator):
     """Fills each series' `outputs` with the model's named outputs (meta "outputs"), as numpy arrays.
 
+    A series without a model input (an earlier stage found nothing to look at) is passed on untouched.
+
     Named input:
         model_inputs: StudyWork whose series_images carry model_input tensors.
     Named output:
@@ -35,6 +37,8 @@ class TorchScriptInferenceOperator(StudyStageOperator):
 
     def process(self, work: StudyWork) -> None:
         for images in work.series_images:
+            if images.model_input is None:
+                continue
             model = self._store.get(images.selected.model)
             outputs = model.predict(images.model_input, batch_size=self._batch_size)
             images.outputs = {name: value.numpy() for name, value in outputs.items()}

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from apps.batch import BatchApplication
 from apps.onfh_mri.report_operator import OnfhReportOperator
-from apps.onfh_mri.segmentation_operator import FemoralHeadSegmentationOperator
+from apps.onfh_mri.segmentation_operator import HeadMaskOperator, HipCropOperator
 from operators.series_decoder import SeriesDecoderOperator
 from operators.series_selector import SeriesSelectorOperator
 from operators.study_loader import StudyLoaderOperator
 from operators.study_result_writer import StudyResultWriterOperator
+from operators.torchscript_inference import TorchScriptInferenceOperator
 
 __all__ = ["OnfhMriApp", "SELECTION_RULES"]
 
@@ -23,16 +24,19 @@ class OnfhMriApp(BatchApplication):
     app_name = "onfh_mri"
     app_version = "0.1.0"
     required_models = ("onfh_mri_femoral_head",)
-    # Measured on 2 CPU cores: the 128x128 U-Net runs a 20-slice hip faster as 8+8+4 than as 16+4.
+    # Measured on 2 CPU cores: one hip per pass (20 crops), 8+8+4 beat 16+4 by 20 %; both hips in one pass
+    # (40 crops, as now) run as fast in 8s as in 16s.
     default_batch_size = 8
 
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
         selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
         decode = SeriesDecoderOperator(self, model_store=self.model_store, name="series_decoder")
-        segment = FemoralHeadSegmentationOperator(
+        crops = HipCropOperator(self, model_store=self.model_store, name="hip_crops")
+        segment = TorchScriptInferenceOperator(
             self, model_store=self.model_store, batch_size=self.batch_size, name="femoral_head_segmentation"
         )
+        masks = HeadMaskOperator(self, model_store=self.model_store, name="head_masks")
         report = OnfhReportOperator(
             self, model_store=self.model_store, app_version=self.app_version, name="onfh_report"
         )
@@ -41,6 +45,8 @@ class OnfhMriApp(BatchApplication):
         )
         self.add_flow(loader, selector, {(loader.OUTPUT, selector.INPUT)})
         self.add_flow(selector, decode, {(selector.OUTPUT, decode.INPUT)})
-        self.add_flow(decode, segment, {(decode.OUTPUT, segment.INPUT)})
-        self.add_flow(segment, report, {(segment.OUTPUT, report.INPUT)})
+        self.add_flow(decode, crops, {(decode.OUTPUT, crops.INPUT)})
+        self.add_flow(crops, segment, {(crops.OUTPUT, segment.INPUT)})
+        self.add_flow(segment, masks, {(segment.OUTPUT, masks.INPUT)})
+        self.add_flow(masks, report, {(masks.OUTPUT, report.INPUT)})
         self.add_flow(report, writer, {(report.OUTPUT, writer.INPUT)})

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.onfh_mri.grading import Grade, grade_from_counts, necrosis_percent
+from apps.onfh_mri.hip_regions import series_geometry
 from apps.onfh_mri.necrosis import CORTEX_MM, extract_necrosis
-from apps.onfh_mri.segmentation_operator import series_geometry
 from operators import dicom_codes
 from operators.findings import Algorithm, Concept, Finding, Measurement, Segment, SegmentationResult, StudyReport
 from operators.overlay import caption, draw_contours, window_to_uint8

@@ -7,6 +7,7 @@ import pydicom
 import pytest
 
 from apps.onfh_mri.hip_locator import locate_femoral_heads, patient_x_of_columns
+from apps.onfh_mri.hip_regions import head_mask, hip_regions
 from operators.pixel_decode import decode_image
 from phantoms.hip_mri import generate_hip_mri_dataset
 
@@ -50,3 +51,22 @@ def test_a_volume_without_hips_finds_nothing(hips) -> None:
     _, volume, _, spacing, columns = hips[0]
     flat = np.full_like(volume, float(np.median(volume)))
     assert locate_femoral_heads(flat, spacing, columns) == {}
+
+
+def test_hip_regions_crop_both_hips_into_one_batch_and_head_mask_maps_each_back(hips) -> None:
+    truth, volume, masks, spacing, columns = hips[0]
+    meta = {"input_size": [64, 64], "crop_mm": 100.0}
+    regions, crops = hip_regions(volume.astype(np.float32), spacing, columns, meta)
+    assert set(regions) == {"R", "L"} and crops.shape == (2 * len(volume), 1, 64, 64)
+    assert sorted((r.first, r.count) for r in regions.values()) == [(0, len(volume)), (len(volume), len(volume))]
+    # Logits that are exactly the true head on each hip's crop grid must come back as that hip's head.
+    logits = np.full(crops.shape, -20.0, np.float32)
+    for side, label in (("R", 1), ("L", 2)):
+        region = regions[side]
+        for k, plane in enumerate(masks == label):
+            logits[region.first + k, 0][region.crop.crop(plane.astype(np.float32)) >= 0.5] = 20.0
+    for side, label in (("R", 1), ("L", 2)):
+        back = head_mask(regions[side], logits, volume.shape[1:], threshold=0.5)
+        true = masks == label
+        dice = 2 * np.logical_and(back, true).sum() / (back.sum() + true.sum())
+        assert dice > 0.9, (side, dice)
