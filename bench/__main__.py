@@ -23,6 +23,7 @@ from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import FLOORS
 from bench.measure import REPO, run_app
+from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
@@ -191,6 +192,8 @@ def _markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# msk-maps benchmark {results['date']} ({results['machine']})",
         "",
+        f"Models: {results['models']}",
+        "",
         "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | marginal/floor | launch/batch | "
         "launch/batch at 10N | serial/pipelined at 10N (limit) | RSS N MB | RSS 10N MB | RSS 10N/N | "
         "findings = unoptimised |",
@@ -221,6 +224,8 @@ def _markdown(results: dict[str, Any]) -> str:
         serial = r["serial_10n"]
         stages = ", ".join(f"{k} {v}s" for k, v in serial["stage_seconds"].items())
         lines.append(f"|  | stages (serial run of 10N, {serial['seconds']} s): {stages} |" + " |" * 14)
+    if "decode" not in results:  # a --paper-size run times the apps only
+        return "\n".join(lines) + "\n"
     d = results["decode"]
     lines += [
         "",
@@ -262,6 +267,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench")
+    parser.add_argument(
+        "--paper-size",
+        action="store_true",
+        help="time olt_mri and onfh_mri with untrained models at the papers' input sizes instead of the demo "
+        "models (results go to <date>-paper-size.*; decode and floor-option tables are skipped)",
+    )
     args = parser.parse_args(argv)
     import platform
 
@@ -271,16 +282,24 @@ def main(argv: list[str] | None = None) -> None:
         "apps": {},
         "started": time.strftime("%H:%M:%S"),
     }
-    for app in args.apps:
-        results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
-    results["decode"] = decode_speed(args.work / "decode")
-    results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
-    results["floor_variants"] = floor_variants()
+    if args.paper_size:
+        models = export_paper_size_models(args.work / "paper_size_models")
+        results["models"] = "untrained, at the papers' input sizes (bench/timing_models.py)"
+        for app in [a for a in args.apps if a in PAPER_SIZE_APPS]:
+            results["apps"][app] = bench_app(app, args.studies, models, args.work)
+    else:
+        results["models"] = str(args.models)
+        for app in args.apps:
+            results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
+        results["decode"] = decode_speed(args.work / "decode")
+        results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
+        results["floor_variants"] = floor_variants()
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{results['date']}.json").write_text(json.dumps(results, indent=1))
+    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
+    (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
     markdown = _markdown(results)
-    (out_dir / f"{results['date']}.md").write_text(markdown)
+    (out_dir / f"{stem}.md").write_text(markdown)
     print(markdown)
 
 

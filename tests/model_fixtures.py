@@ -6,52 +6,22 @@ from pathlib import Path
 
 import torch
 
-from training.classifier_cam import build_resnet_classifier
 from training.export import export_torchscript
-from training.train_classifier import IMAGENET_MEAN, IMAGENET_STD
+from training.untrained_models import export_untrained_classifier, export_untrained_segmenter
 
-__all__ = ["export_fixture_classifier"]
+__all__ = ["export_fixture_classifier", "export_fixture_segmenter", "export_fixture_fragment_models"]
+
+FIXTURE = "TEST FIXTURE: random weights, untrained"
 
 
 def export_fixture_classifier(models_dir: Path, name: str, seed: int = 0, input_size: int = 64) -> Path:
     """A seeded random-weight ResNet18 CAM classifier exported as `name`, meta saying it is a test fixture."""
-    torch.manual_seed(seed)
-    model = build_resnet_classifier(depth=18)
-    meta = {
-        "name": name,
-        "version": "0.0.0-test",
-        "task": "classification",
-        "labels": ["no_olt", "olt"],
-        "positive_index": 1,
-        "threshold": 0.5,
-        "input_size": [input_size, input_size],
-        "channels": 3,
-        "mean": IMAGENET_MEAN,
-        "std": IMAGENET_STD,
-        "intensity": "percentile",
-        "outputs": ["probabilities", "cam"],
-        "training": {"data": "TEST FIXTURE: random weights, untrained"},
-        "demo": True,
-    }
-    return export_torchscript(model, models_dir / name / f"{name}.ts", meta)
+    return export_untrained_classifier(models_dir, name, purpose=FIXTURE, depth=18, input_size=input_size, seed=seed)
 
 
 def export_fixture_segmenter(models_dir: Path, name: str = "onfh_mri_femoral_head", seed: int = 0) -> Path:
     """A seeded random-weight small U-Net with the onfh contract (crop_mm, logits output), a test fixture."""
-    from apps.onfh_mri.hip_crop import NORMALISATION
-    from training.onfh_models import CROP_MM
-    from training.train_segmenter import SegmenterConfig, build_segmenter, segmenter_meta
-
-    torch.manual_seed(seed)
-    config = SegmenterConfig(name=name, variant="plain", channels=(4, 8, 16, 32), normalisation=NORMALISATION)
-    meta = {
-        **segmenter_meta(config, {}),
-        "version": "0.0.0-test",
-        "crop_mm": CROP_MM,
-        "training": {"data": "TEST FIXTURE: random weights, untrained"},
-        "demo": True,
-    }
-    return export_torchscript(build_segmenter(config), models_dir / name / f"{name}.ts", meta)
+    return export_untrained_segmenter(models_dir, name, purpose=FIXTURE, seed=seed)
 
 
 def export_fixture_fragment_models(models_dir: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -67,7 +37,7 @@ def export_fixture_fragment_models(models_dir: Path, seed: int = 0) -> tuple[Pat
 
     torch.manual_seed(seed)
     config = replace(DetectorConfig(), channels=(8, 16, 16, 16), fpn_channels=16, score_thresh=0.0, input_size=128)
-    fixture = "TEST FIXTURE: random weights, untrained"
+    fixture = FIXTURE
     detector = export_torchscript(
         build_fragment_detector_network(config),
         models_dir / "ankle_xray_detector" / "ankle_xray_detector.ts",

@@ -73,9 +73,7 @@ class GeoPixelUNet(nn.Module):
         encoders = [ResidualUnit(2, in_channels, channels[0], strides=1, subunits=2, norm=norm, act=act)]
         for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
             # Strided residual units downsample (as in MONAI's UNet) instead of max-pooling.
-            encoders.append(
-                ResidualUnit(2, c_in, c_out, strides=2, subunits=2, norm=norm, act=act, dropout=dropout)
-            )
+            encoders.append(ResidualUnit(2, c_in, c_out, strides=2, subunits=2, norm=norm, act=act, dropout=dropout))
         self.encoders = nn.ModuleList(encoders)
         # Decoder stages run deepest first: stage k maps channels[-1-k] -> channels[-2-k].
         self.decoders = nn.ModuleList(

@@ -35,9 +35,7 @@ def signed_distance(mask: np.ndarray, clip_px: float) -> np.ndarray:
     return (np.clip(sdf, -clip_px, clip_px) / clip_px).astype(np.float32)
 
 
-def deep_supervision_loss(
-    deep_logits: list[torch.Tensor], target: torch.Tensor, loss: nn.Module
-) -> torch.Tensor:
+def deep_supervision_loss(deep_logits: list[torch.Tensor], target: torch.Tensor, loss: nn.Module) -> torch.Tensor:
     """Weighted mean of `loss` over coarse logits against area-downsampled (soft) masks; finer scales weigh more."""
     if not deep_logits:
         return target.new_zeros(())

@@ -394,8 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-studies", type=Path, help="held-out studies to report recall/AP/AUC on")
     parser.add_argument("--detector-name", default="ankle_fragment_detector")
     parser.add_argument("--classifier-name", default="ankle_fragment_classifier")
-    parser.add_argument("--arch", default="mobilenet_v2", choices=["mobilenet_v2", "resnet18", "densenet121",
-                                                                   "efficientnet-b0"])
+    parser.add_argument(
+        "--arch", default="mobilenet_v2", choices=["mobilenet_v2", "resnet18", "densenet121", "efficientnet-b0"]
+    )
     parser.add_argument("--detector-epochs", type=int, default=DetectorConfig.epochs)
     parser.add_argument("--classifier-epochs", type=int, default=ClassifierConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
@@ -432,8 +433,9 @@ def main(argv: list[str] | None = None) -> None:
         "classifier_final_loss": round(cls_record["history"][-1]["loss"], 4),
     }
     if args.eval_studies:
-        summary["held_out"] = _evaluate(det_path, classifier, load_studies(args.eval_studies, det_config.input_size),
-                                        cls_config)
+        summary["held_out"] = _evaluate(
+            det_path, classifier, load_studies(args.eval_studies, det_config.input_size), cls_config
+        )
     print(json.dumps(summary, indent=1, default=float))
 
 

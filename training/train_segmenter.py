@@ -166,9 +166,7 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def train_segmenter(
-    images: np.ndarray, masks: np.ndarray, config: SegmenterConfig
-) -> tuple[nn.Module, dict[str, Any]]:
+def train_segmenter(images: np.ndarray, masks: np.ndarray, config: SegmenterConfig) -> tuple[nn.Module, dict[str, Any]]:
     """Train on (N,256,256) normalised crops and uint8 masks; returns the best-epoch model (eval) and a report."""
     images = np.asarray(images, np.float32)
     masks = (np.asarray(masks) > 0).astype(np.uint8)
