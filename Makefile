@@ -14,7 +14,7 @@ ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
 	training/splits.py phantoms/dicom_headers.py
 
-.PHONY: install models demo test lint bench clean
+.PHONY: install models demo test lint bench bench-paper-size clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ test: install lint
 
 bench: models
 	$(STACK) $(PY) -m bench
+
+bench-paper-size: install
+	$(STACK) $(PY) -m bench --paper-size
 
 clean:
 	rm -rf build $(DEMO) dist
