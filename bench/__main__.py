@@ -24,6 +24,7 @@ from bench.floor_variants import floor_variants
 from bench.floors import FLOORS
 from bench.measure import REPO, run_app
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
+from operators.model_store import pick_device
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
@@ -230,20 +231,32 @@ def _markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         f"Decode ({d['images']} JPEG 2000 lossless 16-bit images, {d['shape']}): DALI {d['dali_s']} s, "
-        f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})",
+        f"pydicom {d['pydicom_s']} s, DALI/pydicom time ratio {d['dali_over_pydicom']} (exact: {d['exact']})"
+        + (
+            f"; GPU (DALI mixed) {d['dali_gpu_s']} s, pydicom/GPU {d['pydicom_over_gpu']} (exact: {d['gpu_exact']})"
+            if "dali_gpu_s" in d
+            else "; no GPU on this machine"
+        ),
     ]
     lines += [
         "",
         "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; the apps' DALI path vs pydicom, "
         "mean of 5, CPU):",
         "",
-        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact |",
-        "|---|---|---|---|---|---|---|---|",
+        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact | "
+        "GPU decoder | GPU s | pydicom/GPU | GPU exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.get("decode_by_syntax", []):
+        has_gpu = row.get("dali_gpu_s") is not None
+        gpu = [
+            row.get(k) if has_gpu else "no GPU" for k in ("gpu_decoder", "dali_gpu_s", "pydicom_over_gpu", "gpu_exact")
+        ]
         lines.append(
             f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | {row['decoder']} | "
-            f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} |"
+            f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} | "
+            + " | ".join(str(g) for g in gpu)
+            + " |"
         )
     lines += [
         "",
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
 
     results = {
         "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, apps and floors on {pick_device()}",
         "apps": {},
         "started": time.strftime("%H:%M:%S"),
     }

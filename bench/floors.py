@@ -20,7 +20,7 @@ from apps.onfh_mri.hip_regions import hip_regions, series_geometry, series_volum
 from operators.box_detector import to_source_box
 from operators.crop_classifier import crop_model_input
 from operators.fragment_detection import detect_boxes, detector_from_meta
-from operators.model_store import ModelStore
+from operators.model_store import ModelStore, pick_device
 from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
 from operators.series_decoder import decode_selected
 from operators.series_selection import SelectionRules, select_series
@@ -34,7 +34,7 @@ def _decoded(input_dir: Path, rules_path: Path) -> list[SeriesImages]:
     """Every series the app's rules select in the folder, decoded (series without a usable image left out)."""
     index, rules = index_folder(input_dir), SelectionRules.from_file(rules_path)
     selected = [s for uid in index.study_uids for s in select_series(load_study(uid, index.studies[uid]), rules)]
-    return decode_selected(selected, "cpu", [])
+    return decode_selected(selected, pick_device(), [])
 
 
 def _timed(calls: list[Callable[[], object]]) -> float:
@@ -50,7 +50,7 @@ def classifier_floor(
     input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
 ) -> dict[str, float]:
     """olt_mri: every selected slice through its weighting's classifier."""
-    store = ModelStore(models, "cpu")
+    store = ModelStore(models)  # the device the apps pick: CUDA when present
     batches = []
     for images in _decoded(input_dir, rules_path):
         model = store.get(images.selected.model)
@@ -63,7 +63,7 @@ def fragment_floor(
     input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
 ) -> dict[str, float]:
     """ankle_xray: the detector on every radiograph, then the classifier on a crop of every detection."""
-    store = ModelStore(models, "cpu")
+    store = ModelStore(models)  # the device the apps pick: CUDA when present
     classifier = store.get("ankle_xray_classifier")
     calls, images_count = [], 0
     for images in _decoded(input_dir, rules_path):
@@ -91,7 +91,7 @@ def segmenter_floor(
     input_dir: Path, rules_path: Path, models: Path, batch_size: int = OnfhMriApp.default_batch_size
 ) -> dict[str, float]:
     """onfh_mri: the U-Net on every slice's crop of every hip the locator finds, both hips in one pass."""
-    store = ModelStore(models, "cpu")
+    store = ModelStore(models)  # the device the apps pick: CUDA when present
     calls, crops_count = [], 0
     for images in _decoded(input_dir, rules_path):
         model = store.get(images.selected.model)
