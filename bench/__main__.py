@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> None:
         for app in [a for a in args.apps if a in PAPER_SIZE_APPS]:
             results["apps"][app] = bench_app(app, args.studies, models, args.work)
     else:
-        results["models"] = str(args.models)
+        models = args.models.resolve()
+        results["models"] = str(models.relative_to(REPO) if models.is_relative_to(REPO) else models)
         for app in args.apps:
             results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
         results["decode"] = decode_speed(args.work / "decode")
