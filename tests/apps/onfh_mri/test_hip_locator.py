@@ -70,3 +70,10 @@ def test_hip_regions_crop_both_hips_into_one_batch_and_head_mask_maps_each_back(
         true = masks == label
         dice = 2 * np.logical_and(back, true).sum() / (back.sum() + true.sum())
         assert dice > 0.9, (side, dice)
+
+
+def test_hip_regions_of_a_volume_without_hips_is_an_empty_batch(hips) -> None:
+    _, volume, _, spacing, columns = hips[0]
+    flat = np.full_like(volume, float(np.median(volume)), dtype=np.float32)
+    regions, crops = hip_regions(flat, spacing, columns, {"input_size": [64, 64], "crop_mm": 100.0})
+    assert regions == {} and crops.shape == (0, 1, 64, 64)
