@@ -122,6 +122,17 @@ def overlap_limits(stage_seconds: dict[str, float], cores: int) -> tuple[float, 
     return round(serial / max(cores_bound, other), 3), round(serial / cores_bound, 3)
 
 
+def overlap_gain_after_start_up(serial_seconds: float, stage_seconds: dict[str, float], pipelined: float) -> float:
+    """Serial over pipelined wall time with the start-up taken out of both, to compare with `overlap_limits`.
+
+    Start-up (imports, model load, indexing, Holoscan) is the serial run's wall time outside its stages; the
+    pipelined run pays the same, and overlapping cannot touch it.
+    """
+    work = sum(stage_seconds.values())
+    start_up = max(serial_seconds - work, 0.0)
+    return round(work / max(pipelined - start_up, 1e-9), 3)
+
+
 def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any]:
     """All figures for one app."""
     spec = APPS[app]
@@ -187,6 +198,7 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
             "batch_gain_at_10n": round(float(np.mean(per_study)) * 10 * studies / big.seconds, 3),
             "optimised_speedup_over_unoptimised": round(plain.seconds / batch.seconds, 3),
             "overlap_gain_serial_over_pipelined_10n": round(serial.seconds / big.seconds, 3),
+            "overlap_gain_after_start_up_10n": overlap_gain_after_start_up(serial.seconds, stages, big.seconds),
             "overlap_limits_10n": overlap_limits(stages, os.cpu_count() or 1),
             "rss_10n_over_n": round(big.peak_rss_mb / batch.peak_rss_mb, 3),
         },
@@ -200,8 +212,8 @@ def _markdown(results: dict[str, Any]) -> str:
         f"Models: {results['models']}",
         "",
         "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | marginal/floor | launch/batch | "
-        "launch/batch at 10N | serial/pipelined at 10N (limits: GIL-cores) | RSS N MB | RSS 10N MB | RSS 10N/N | "
-        "findings = unoptimised |",
+        "launch/batch at 10N | serial/pipelined at 10N after start-up (limits: GIL-cores) | "
+        "RSS N MB | RSS 10N MB | RSS 10N/N | findings = unoptimised |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for app, r in results["apps"].items():
@@ -218,7 +230,7 @@ def _markdown(results: dict[str, Any]) -> str:
             ratios["marginal_overhead_over_floor"],
             ratios["batch_gain_per_study_launch_over_batch"],
             ratios["batch_gain_at_10n"],
-            f"{ratios['overlap_gain_serial_over_pipelined_10n']} "
+            f"{ratios['overlap_gain_after_start_up_10n']} "
             f"({ratios['overlap_limits_10n'][0]}-{ratios['overlap_limits_10n'][1]})",
             memory["rss_mb_n"],
             memory["rss_mb_10n"],

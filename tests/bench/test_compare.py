@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bench.__main__ import PROBABILITY_TOLERANCE, _compare, overlap_limits
+from bench.__main__ import PROBABILITY_TOLERANCE, _compare, overlap_gain_after_start_up, overlap_limits
 
 
 def test_findings_compare_within_tolerance_only() -> None:
@@ -22,3 +22,8 @@ def test_overlap_limits_are_what_the_cores_and_the_gil_leave_for_the_non_model_s
     # Python-heavy: 2 s of model, 10 s of stages. Cores allow 2 + 5 = 7 s, one GIL only 10 s.
     assert overlap_limits({"inference": 2.0, "write": 10.0}, cores=2) == (1.2, round(12 / 7, 3))
     assert overlap_limits({"inference": 10.0, "write": 6.0}, cores=1) == (1.0, 1.0)  # one core: nothing to gain
+
+
+def test_overlap_gain_leaves_the_start_up_out_of_both_runs() -> None:
+    # 4 s of start-up + 12 s of stages serially; the pipelined run took 4 + 8 s: the stages went 1.5x faster.
+    assert overlap_gain_after_start_up(16.0, {"inference": 6.0, "write": 6.0}, 12.0) == 1.5
