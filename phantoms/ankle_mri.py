@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import MRImageStorage
-from scipy.ndimage import gaussian_filter
 
 from phantoms.dicom_headers import (
-    MRAcquisition,
     PatientInfo,
     new_dataset,
     phantom_uid,
@@ -30,6 +28,7 @@ from phantoms.dicom_headers import (
     set_pixels,
     write_dataset,
 )
+from phantoms.mr_image import ORIENTATION, AcquisitionRow, mr_acquisition, render_magnitude
 
 __all__ = [
     "GROUND_TRUTH_FILE",
@@ -43,11 +42,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_FILE = "ground_truth.json"
-ORIENTATION: dict[str, tuple[float, ...]] = {
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-}
 LOCALIZER_PLANES = ("coronal", "sagittal", "axial")
 TISSUES = ("background", "soft", "fat", "cortex", "marrow", "cartilage", "fluid", "lesion", "rim")
 # Signal per tissue on a 12-bit scale, in TISSUES order, per contrast.
@@ -58,8 +52,8 @@ CONTRAST: dict[str, tuple[float, ...]] = {
     "PDFS": (15, 760, 280, 90, 320, 1150, 1900, 1700, 150),
     "LOC": (15, 900, 1500, 90, 1300, 900, 600, 620, 200),
 }
-# ScanningSequence, SequenceVariant, TR range (ms), TE range (ms), echo train length, flip angle.
-ACQUISITION: dict[str, tuple[str, str, tuple[float, float], tuple[float, float], int, float]] = {
+# Per contrast (see AcquisitionRow).
+ACQUISITION: dict[str, AcquisitionRow] = {
     "T1": ("SE", "SK\\SP", (420.0, 680.0), (10.0, 18.0), 3, 90.0),
     "T2": ("SE", "SK\\SP\\OSP", (3000.0, 4800.0), (62.0, 95.0), 12, 150.0),
     "T2FS": ("SE", "SK\\SP\\OSP", (3000.0, 4800.0), (62.0, 95.0), 12, 150.0),
@@ -77,7 +71,6 @@ DESCRIPTIONS: dict[tuple[str, str], list[str]] = {
 }
 MIN_LESION_AREA_MM2 = 7.0  # a smaller cut through the lesion's cap is not something a reader would call
 MIN_DOME_AREA_MM2 = 60.0  # a slice "cuts the talar dome" when the talus above its centre shows this much
-_BLUR_PX = 0.6  # MR point-spread: soft edges instead of aliased ones
 
 
 @dataclass(frozen=True)
@@ -244,18 +237,6 @@ def _pixel_points(spec: SeriesSpec, plane: str, corner: np.ndarray, pixel_mm: fl
     return coords[0], coords[1], coords[2]
 
 
-def _render(labels: np.ndarray, table: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Magnitude image from labels: blur, smooth coil shading, Rician noise."""
-    signal = gaussian_filter(table.astype(np.float32)[labels], _BLUR_PX)
-    rows, cols = signal.shape
-    yy = (np.arange(rows, dtype=np.float32)[:, None] / max(rows, cols)) - 0.5
-    xx = (np.arange(cols, dtype=np.float32)[None, :] / max(rows, cols)) - 0.5
-    tilt = rng.uniform(-0.15, 0.15, 3)
-    signal *= 1.0 + tilt[0] * xx + tilt[1] * yy - abs(tilt[2]) * (xx**2 + yy**2)
-    real = signal + np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32)
-    return np.hypot(real, np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32))
-
-
 def _series_list(rng: np.random.Generator, include_t1: bool, include_t2: bool) -> list[SeriesSpec]:
     def grid() -> dict[str, Any]:
         return {"matrix": (int(rng.choice([176, 192])), 192), "bits_stored": int(rng.choice([12, 12, 12, 16]))}
@@ -325,26 +306,13 @@ def _lesion_side(anatomy: _Anatomy) -> str | None:
     return "lateral" if anatomy.lesion_center[0] * anatomy.lateral > 0 else "medial"
 
 
-def _acquisition(spec: SeriesSpec, rng: np.random.Generator, field_strength: float) -> MRAcquisition:
-    sequence, variant, tr, te, echo_train, flip = ACQUISITION[spec.contrast]
-    return MRAcquisition(
-        scanning_sequence=sequence,
-        sequence_variant=variant,
-        repetition_time_ms=round(float(rng.uniform(*tr)), 1),
-        echo_time_ms=round(float(rng.uniform(*te)), 1),
-        echo_train_length=echo_train,
-        flip_angle_deg=flip,
-        field_strength_t=field_strength,
-        fat_sat=spec.contrast.endswith("FS"),
-        localizer=spec.plane == "localizer",
-    )
-
-
 def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator) -> dict[str, Any]:
     anatomy, patient = context.anatomy, context.patient
     description = str(rng.choice(DESCRIPTIONS[(spec.weighting, spec.plane)]))
     series_uid = phantom_uid(context.seed, patient.patient_id, "series", spec.number)
-    acquisition = _acquisition(spec, rng, context.field_strength)
+    acquisition = mr_acquisition(
+        ACQUISITION[spec.contrast], spec.contrast, spec.plane == "localizer", rng, context.field_strength
+    )
     localizer = spec.plane == "localizer"
     # Rounded as written to PixelSpacing, so the header describes exactly the grid that was sampled.
     pixel_mm = round(float(rng.uniform(1.0, 1.2) if localizer else rng.uniform(0.6, 0.78)), 4)
@@ -364,7 +332,7 @@ def _write_series(context: _Context, spec: SeriesSpec, rng: np.random.Generator)
         corner = _slice_corner(spec, plane, k, pixel_mm, center)
         points = _pixel_points(spec, plane, corner, pixel_mm)
         labels = _labels(points, anatomy)
-        image = np.clip(np.round(_render(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
+        image = np.clip(np.round(render_magnitude(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
         number = k + 1
         pixel_area = pixel_mm**2
         lesion_area = np.count_nonzero(labels == TISSUES.index("lesion")) * pixel_area

@@ -114,7 +114,7 @@ def _bone(f: np.ndarray, marrow: float, cortex: float, cortex_mm: float, depth_m
     """Projected density of a bone: marrow thickening towards the middle plus a brighter cortical rim."""
     inside = _inside(f)
     depth = np.clip(-f / depth_mm, 0.0, 1.0)
-    rim = np.exp(-((np.minimum(f, 0.0) + 0.5 * cortex_mm) / (0.6 * cortex_mm)) ** 2)
+    rim = np.exp(-(((np.minimum(f, 0.0) + 0.5 * cortex_mm) / (0.6 * cortex_mm)) ** 2))
     return inside * (marrow * (0.75 + 0.25 * np.sqrt(depth)) + cortex * rim)
 
 

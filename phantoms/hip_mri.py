@@ -27,11 +27,9 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import MRImageStorage
-from scipy.ndimage import gaussian_filter
 
 from apps.onfh_mri.grading import Grade, grade_from_counts
 from phantoms.dicom_headers import (
-    MRAcquisition,
     PatientInfo,
     new_dataset,
     phantom_uid,
@@ -41,6 +39,7 @@ from phantoms.dicom_headers import (
     set_pixels,
     write_dataset,
 )
+from phantoms.mr_image import ORIENTATION, AcquisitionRow, mr_acquisition, render_magnitude
 
 __all__ = [
     "GROUND_TRUTH_FILE",
@@ -62,11 +61,6 @@ logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_FILE = "ground_truth.json"
 MASKS_FILE = "ground_truth_masks.npz"
-ORIENTATION: dict[str, tuple[float, ...]] = {
-    "axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-}
 LOCALIZER_PLANES = ("axial", "coronal", "sagittal")
 TISSUES = ("background", "muscle", "fat", "cortex", "marrow", "cartilage", "fluid", "necrosis", "band")
 # Signal per tissue on a 12-bit scale, in TISSUES order, per contrast.
@@ -76,8 +70,8 @@ CONTRAST: dict[str, tuple[float, ...]] = {
     "STIR": (15, 600, 180, 70, 220, 1000, 2700, 1400, 160),
     "LOC": (15, 900, 1500, 90, 1300, 900, 600, 700, 200),
 }
-# ScanningSequence, SequenceVariant, TR range (ms), TE range (ms), echo train length, flip angle.
-ACQUISITION: dict[str, tuple[str, str, tuple[float, float], tuple[float, float], int, float]] = {
+# Per contrast (see AcquisitionRow).
+ACQUISITION: dict[str, AcquisitionRow] = {
     "T1": ("SE", "SP", (450.0, 650.0), (10.0, 20.0), 1, 90.0),
     "T2FS": ("SE", "SK\\SP\\OSP", (3200.0, 5200.0), (60.0, 90.0), 14, 150.0),
     "STIR": ("IR", "SK\\SP\\MP", (4000.0, 6500.0), (35.0, 60.0), 12, 150.0),
@@ -110,7 +104,6 @@ _BOUNDARY_PERCENT = {"0.1": (1, 1000), "15": (3, 20), "30": (3, 10)}  # percent 
 _RANDOM_PERCENT = {"mild": (1.0, 14.0), "moderate": (16.0, 29.0), "severe": (32.0, 48.0)}
 HEAD_RADIUS_MM = (21.0, 26.0)
 _JOINT_MM = 1.8  # acetabular cartilage and joint space between the head and the acetabular bone
-_BLUR_PX = 0.6  # MR point-spread: soft edges instead of aliased ones
 
 Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -526,18 +519,6 @@ class _Context:
     field_strength: float
 
 
-def _render(labels: np.ndarray, table: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Magnitude image from labels: blur, smooth coil shading, Rician noise."""
-    signal = gaussian_filter(table.astype(np.float32)[labels], _BLUR_PX)
-    rows, cols = signal.shape
-    yy = (np.arange(rows, dtype=np.float32)[:, None] / max(rows, cols)) - 0.5
-    xx = (np.arange(cols, dtype=np.float32)[None, :] / max(rows, cols)) - 0.5
-    tilt = rng.uniform(-0.15, 0.15, 3)
-    signal *= 1.0 + tilt[0] * xx + tilt[1] * yy - abs(tilt[2]) * (xx**2 + yy**2)
-    real = signal + np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32)
-    return np.hypot(real, np.float32(noise) * rng.standard_normal(signal.shape, dtype=np.float32))
-
-
 def _series_specs(rng: np.random.Generator, pelvis: Pelvis, exact_tenth: bool) -> list[_SeriesSpec]:
     """Localizer, axial T1 (the series graded), axial T2 FS or STIR, coronal T1.
 
@@ -578,21 +559,6 @@ def _series_specs(rng: np.random.Generator, pelvis: Pelvis, exact_tenth: bool) -
     ]
 
 
-def _acquisition(spec: _SeriesSpec, rng: np.random.Generator, field_strength: float) -> MRAcquisition:
-    sequence, variant, tr, te, echo_train, flip = ACQUISITION[spec.contrast]
-    return MRAcquisition(
-        scanning_sequence=sequence,
-        sequence_variant=variant,
-        repetition_time_ms=round(float(rng.uniform(*tr)), 1),
-        echo_time_ms=round(float(rng.uniform(*te)), 1),
-        echo_train_length=echo_train,
-        flip_angle_deg=flip,
-        field_strength_t=field_strength,
-        fat_sat=spec.contrast == "T2FS",
-        localizer=spec.plane == "localizer",
-    )
-
-
 def _write_series(
     context: _Context, spec: _SeriesSpec, rng: np.random.Generator
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
@@ -600,7 +566,9 @@ def _write_series(
     patient, grid = context.patient, spec.grid
     description = str(rng.choice(DESCRIPTIONS[(spec.contrast, spec.plane)]))
     series_uid = phantom_uid(context.seed, patient.patient_id, "series", spec.number)
-    acquisition = _acquisition(spec, rng, context.field_strength)
+    acquisition = mr_acquisition(
+        ACQUISITION[spec.contrast], spec.contrast, spec.plane == "localizer", rng, context.field_strength
+    )
     scale = 1.0 if spec.bits_stored == 12 else 12.0  # 16-bit series use more of their range
     table = np.asarray(CONTRAST[spec.contrast], float) * context.contrast_jitter * context.gain * scale
     if spec.contrast == "T1":
@@ -614,7 +582,7 @@ def _write_series(
         labels, head = hip_labels(grid.points(k), context.pelvis)
         tissues.append(labels)
         heads.append(head)
-        image = np.clip(np.round(_render(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
+        image = np.clip(np.round(render_magnitude(labels, table, rng, noise)), 0, max_value).astype(np.uint16)
         number = k + 1
         uid = phantom_uid(context.seed, patient.patient_id, spec.number, number)
         uids.append(uid)
