@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.onfh_mri.grading import Grade, grade_from_counts, necrosis_percent
-from apps.onfh_mri.hip_regions import series_geometry
+from apps.onfh_mri.hip_regions import series_geometry, series_volume
 from apps.onfh_mri.necrosis import CORTEX_MM, extract_necrosis
 from operators import dicom_codes
 from operators.findings import Algorithm, Concept, Finding, Measurement, Segment, SegmentationResult, StudyReport
@@ -110,7 +110,7 @@ class OnfhReportOperator(ReportStageOperator):
             return
         images = work.series_images[0]  # the selection rules pick one axial T1 series
         model = self._store.get(images.selected.model)
-        volume = np.stack(images.pixels).astype(np.float32)
+        volume = series_volume(images)
         spacing, _ = series_geometry(images)
         pixel_mm2 = spacing[0] * spacing[1]
         hips = [

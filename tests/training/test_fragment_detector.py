@@ -14,13 +14,7 @@ from training.train_fragments import XraySample, detector_meta, train_detector
 SIZE = 64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Training on a shared CPU: more threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _squares(n: int, seed: int) -> list[XraySample]:

@@ -7,13 +7,7 @@ import torch
 from training.mobilenet_v2 import COMPARATORS, InvertedResidual, build_comparator, build_mobilenet_v2
 from training.train_fragments import ClassifierConfig, train_fragment_classifier
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("output_stride, cam_side", [(32, 2), (16, 4)])

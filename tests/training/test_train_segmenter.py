@@ -32,8 +32,8 @@ def _config(variant: str, epochs: int = 4) -> SegmenterConfig:
 
 
 @pytest.mark.parametrize("variant", ["plain", "geo-pixel"])
+@pytest.mark.usefixtures("one_torch_thread")
 def test_training_lowers_the_loss(variant: str) -> None:
-    torch.set_num_threads(1)
     images, masks = _discs(16, seed=1)
     model, report = train_segmenter(images, masks, _config(variant))
     history = report["history"]
@@ -46,8 +46,8 @@ def test_training_lowers_the_loss(variant: str) -> None:
     assert not model.training
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_seeded_training_is_deterministic() -> None:
-    torch.set_num_threads(1)
     images, masks = _discs(8, seed=2)
     first, _ = train_segmenter(images, masks, _config("geo-pixel", epochs=1))
     second, _ = train_segmenter(images, masks, _config("geo-pixel", epochs=1))
@@ -55,8 +55,8 @@ def test_seeded_training_is_deterministic() -> None:
         assert torch.equal(a, b), key
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_export_carries_the_config_and_loads_in_the_app_store(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     images, masks = _discs(8, seed=3)
     config = _config("geo-pixel", epochs=1)
     model, report = train_segmenter(images, masks, config)
