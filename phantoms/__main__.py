@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 from phantoms import ankle_xray, hip_mri
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
+from phantoms.cli_arguments import add_common_arguments
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    """The arguments every phantom kind takes."""
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--patients", type=int, default=6, help="number of patients (one study each)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed and arguments give identical files")
 
 
 def _run_ankle_mri(args: argparse.Namespace) -> str:
@@ -32,7 +25,7 @@ def _run_ankle_mri(args: argparse.Namespace) -> str:
 
 def _add_ankle_mri(kinds: argparse._SubParsersAction) -> None:
     parser = kinds.add_parser("ankle-mri", help="ankle MRI studies, some with an osteochondral lesion of the talus")
-    _common(parser)
+    add_common_arguments(parser)
     parser.add_argument("--lesion-fraction", type=float, default=0.5, help="share of patients with a lesion")
     parser.add_argument("--broken", action="store_true", help="also write broken inputs under OUT/broken")
     parser.set_defaults(run=_run_ankle_mri)

@@ -23,6 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation
 from scipy.ndimage import gaussian_filter
 
+from phantoms.cli_arguments import add_common_arguments
 from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, set_pixels, write_dataset
 from phantoms.pixel_encoding import SUPPORTED_SYNTAXES, SYNTAX_SHORT_NAMES, encode_pixel_data
 
@@ -614,9 +615,7 @@ def _run(args: argparse.Namespace) -> str:
 def add_subcommand(kinds: argparse._SubParsersAction) -> None:
     """Register the `ankle-xray` phantom kind on a `python -m phantoms` subparser set."""
     parser = kinds.add_parser("ankle-xray", help="ankle radiographs (CR/DX), some with an LMAF or SFO fragment")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--patients", type=int, default=6, help="number of patients (one study each)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed and arguments give identical files")
+    add_common_arguments(parser)
     parser.add_argument("--fragment-fraction", type=float, default=0.7, help="share of studies with a fragment")
     parser.add_argument(
         "--syntax-variants", action="store_true", help="also write one radiograph in every transfer syntax"

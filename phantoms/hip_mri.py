@@ -29,6 +29,7 @@ import numpy as np
 from pydicom.uid import MRImageStorage
 
 from apps.onfh_mri.grading import Grade, grade_from_counts
+from phantoms.cli_arguments import add_common_arguments
 from phantoms.dicom_headers import (
     PatientInfo,
     new_dataset,
@@ -748,7 +749,5 @@ def _run(args: argparse.Namespace) -> str:
 def add_subcommand(kinds: argparse._SubParsersAction) -> None:
     """Register the `hip-mri` phantom kind (arguments --out --patients --seed)."""
     parser = kinds.add_parser("hip-mri", help="hip MRI studies, some femoral heads with osteonecrosis")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--patients", type=int, default=6, help="number of patients (one study each)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed and arguments give identical files")
+    add_common_arguments(parser)
     parser.set_defaults(run=_run)
