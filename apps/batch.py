@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 
 HOLOSCAN_STACK_BYTES = 32 * 1024 * 1024
-# Scheduler threads: a study can be read, the one before it cropped, the one before that be in the model and
-# another be written, all at once. On 30 phantom studies (2 cores) 4 threads beat 3 by 7 % for onfh_mri and
-# 2-3 % for the others, and 1 (serial) by 1.2-1.3x.
+# Scheduler threads: while one study is read, earlier ones can be preprocessed, in the model and written.
+# On 30 phantom studies (2 cores) 4 threads beat 3 by 7 % for onfh_mri and 2-3 % for the others, and 1
+# (serial) by 1.2-1.3x.
 PIPELINE_WORKERS = 4
 
 

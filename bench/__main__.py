@@ -197,7 +197,6 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
             # what a real folder gets (per-study launch cost extrapolated from the N single runs).
             "batch_gain_at_10n": round(float(np.mean(per_study)) * 10 * studies / big.seconds, 3),
             "optimised_speedup_over_unoptimised": round(plain.seconds / batch.seconds, 3),
-            "overlap_gain_serial_over_pipelined_10n": round(serial.seconds / big.seconds, 3),
             "overlap_gain_after_start_up_10n": overlap_gain_after_start_up(serial.seconds, stages, big.seconds),
             "overlap_limits_10n": overlap_limits(stages, os.cpu_count() or 1),
             "rss_10n_over_n": round(big.peak_rss_mb / batch.peak_rss_mb, 3),
@@ -321,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         models = args.models.resolve()
         results["models"] = str(models.relative_to(REPO) if models.is_relative_to(REPO) else models)
         for app in args.apps:
-            results["apps"][app] = bench_app(app, args.studies, args.models, args.work)
+            results["apps"][app] = bench_app(app, args.studies, models, args.work)
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()

@@ -60,7 +60,7 @@ def decode_speed(folder: Path, count: int = 12, shape: tuple[int, int] = (1024, 
     pydicom_s = time.perf_counter() - start
     exact = all(np.array_equal(a[0], b[0]) for a, b in zip(dali, reference, strict=True))
     gpu: dict[str, Any] = {}
-    if any(device == "cuda" for _, _, device in _decode_paths()):
+    if _gpu_present():
         decode_stored(datasets[0], prefer="dali", device="cuda")
         start = time.perf_counter()
         on_gpu = [decode_stored(ds, prefer="dali", device="cuda") for ds in datasets]
@@ -140,12 +140,16 @@ def decode_by_syntax(folder: Path, repeats: int = 5, scale: int = 4) -> list[dic
     return rows
 
 
-def _decode_paths() -> list[tuple[str, str, str]]:
-    """(name, prefer, device) of each decode path to time: the apps' CPU path, pydicom, and the GPU if present."""
+def _gpu_present() -> bool:
     import torch
 
+    return torch.cuda.is_available()
+
+
+def _decode_paths() -> list[tuple[str, str, str]]:
+    """(name, prefer, device) of each decode path to time: the apps' CPU path, pydicom, and the GPU if present."""
     paths = [("dali", "dali", "cpu"), ("pydicom", "pydicom", "cpu")]
-    return paths + [("dali_gpu", "dali", "cuda")] if torch.cuda.is_available() else paths
+    return paths + [("dali_gpu", "dali", "cuda")] if _gpu_present() else paths
 
 
 def _round_trip(ds: pydicom.Dataset, path: Path) -> Path:

@@ -41,7 +41,7 @@ def build_segmentation(
 
     Every segment is described even when it has no frame (a reader learns "none found"), and every source
     image stays referenced, so segread returns an empty mask for a slice without frames. Omitting the empty
-    frames halved the onfh SEG (its per-frame groups were most of the study's write time).
+    frames made the onfh SEG 28 % smaller and its study's write time 17 % shorter (per-frame groups are slow to write).
     """
     masks = _check(result)
     algorithm_id = hd.AlgorithmIdentificationSequence(

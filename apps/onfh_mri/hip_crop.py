@@ -35,7 +35,7 @@ class HipCrop:
         cols = self.center_rc[1] + grid * sc
         rr, cc = np.meshgrid(rows, cols, indexing="ij")
         return ndimage.map_coordinates(
-            image.astype(np.float32), [rr, cc], order=1, mode="constant", cval=float(image.min())
+            image.astype(np.float32, copy=False), [rr, cc], order=1, mode="constant", cval=float(image.min())
         ).astype(np.float32)
 
     def uncrop(self, crop_values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
