@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from monai.deploy.core import Fragment
 
+from operators.image_file import read_with_pixels
 from operators.model_store import ModelStore
 from operators.pixel_decode import decode_image
 from operators.series_selection import SelectedSeries
@@ -25,7 +26,8 @@ def decode_series(selected: SelectedSeries, device: str, failures: list[InputFai
     study_uid = str(selected.series.first.StudyInstanceUID)
     for instance in selected.series.instances:
         try:
-            decoded = decode_image(instance.path, device=device)
+            image = read_with_pixels(instance.path, instance.header, instance.pixel_offset)
+            decoded = decode_image(image, device=device)
         except Exception as exc:  # noqa: BLE001 - any decoder error drops this slice only
             failures.append(InputFailure(str(instance.path), f"pixel data unusable: {exc}", study_uid))
             continue

@@ -22,10 +22,11 @@ class InputFailure:
 
 @dataclass
 class Instance:
-    """One DICOM file: its path and its header (read without pixel data)."""
+    """One DICOM file: its path, its header (read without pixel data) and where its pixel data starts."""
 
     path: Path
     header: Dataset
+    pixel_offset: int | None = None  # file offset of the pixel data element; None: read the file whole
 
     @property
     def sop_instance_uid(self) -> str:

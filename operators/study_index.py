@@ -13,6 +13,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from operators.image_file import read_header
 from operators.study import InputFailure, Instance, Series, Study
 
 __all__ = ["StudyIndex", "index_folder", "load_study", "shard_of", "iter_files"]
@@ -113,7 +114,7 @@ def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:
         seen: dict[str, Path] = {}
         for path in paths:
             try:
-                header = pydicom.dcmread(path, stop_before_pixels=True)
+                header, pixel_offset = read_header(path)
             except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
                 failures.append(InputFailure(str(path), f"unreadable DICOM header ({exc})", study_uid))
                 continue
@@ -125,7 +126,7 @@ def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:
                 )
                 continue
             seen[sop_uid] = path
-            instances.append(Instance(path=path, header=header))
+            instances.append(Instance(path=path, header=header, pixel_offset=pixel_offset))
         if instances:
             instances.sort(key=_sort_key)
             series.append(Series(uid=series_uid, instances=instances))
