@@ -250,7 +250,11 @@ def app_packages(spec: AppSpec, python: str = sys.executable) -> list[str]:
     env = {**os.environ, "HOLOSCAN_LOG_LEVEL": "ERROR", "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(
         ["/bin/sh", "-c", 'ulimit -s 32768 2>/dev/null; exec "$0" -c "$1"', python, probe],
-        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return out or ["apps", "operators"]
 
@@ -323,8 +327,10 @@ def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path
                 _run(buildah + ["copy", ctr, str(stage / sub), "/" + sub])
             _run(buildah + ["copy", ctr, str(stage / PATHS.config.lstrip("/")), PATHS.config])
             # Byte-compile as root now: the non-root runtime user cannot write __pycache__ there.
-            _run(buildah + ["run", ctr, "--", "/opt/venv/bin/python", "-m", "compileall", "-q", PATHS.app],
-                 stdout=subprocess.DEVNULL)
+            _run(
+                buildah + ["run", ctr, "--", "/opt/venv/bin/python", "-m", "compileall", "-q", PATHS.app],
+                stdout=subprocess.DEVNULL,
+            )
             env = {
                 **{k: v for k, v in _app_env(spec).items()},
                 "PYTHONPATH": PATHS.app,
@@ -333,11 +339,16 @@ def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path
             for key, value in oci_labels(spec).items():
                 config += [f"--label={key}={value}", f"--annotation={key}={value}"]
             config += [
-                "--workingdir", PATHS.workdir,
-                "--user", "holoscan:holoscan",
-                "--entrypoint", json.dumps([PATHS.entrypoint]),
-                "--cmd", "",
-                "--label", f"msk-maps.base={base_ref}",
+                "--workingdir",
+                PATHS.workdir,
+                "--user",
+                "holoscan:holoscan",
+                "--entrypoint",
+                json.dumps([PATHS.entrypoint]),
+                "--cmd",
+                "",
+                "--label",
+                f"msk-maps.base={base_ref}",
             ]
             _run(buildah + ["config", *config, ctr])
             _run(buildah + ["commit", "--format", "oci", "--rm", ctr, ref])
@@ -411,8 +422,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {tool} not on PATH (apt-get install -y buildah podman runc debootstrap)", file=sys.stderr)
             return 2
     cfg = BuildConfig(
-        suite_yaml=args.suite, models_dir=args.models_dir.resolve(), dist=args.dist.resolve(),
-        storage=args.storage, cache=args.cache, mirror=args.mirror, gpu=args.gpu,
+        suite_yaml=args.suite,
+        models_dir=args.models_dir.resolve(),
+        dist=args.dist.resolve(),
+        storage=args.storage,
+        cache=args.cache,
+        mirror=args.mirror,
+        gpu=args.gpu,
         torch_wheel=args.torch_wheel,
     )
     names = args.apps or list_apps(cfg.suite_yaml)
@@ -438,16 +454,32 @@ def main(argv: list[str] | None = None) -> int:
         layers = archive_layers(archive)
         base_size = sum(la["size"] for la in layers if la["diff_id"] in base_ids)
         app_size = sum(la["size"] for la in layers if la["diff_id"] not in base_ids)
-        rows.append({"app": spec.name, "image": ref, "archive": str(archive), "layers": len(layers),
-                     "base_bytes": base_size, "app_layer_bytes": app_size, "archive_bytes": archive.stat().st_size})
+        rows.append(
+            {
+                "app": spec.name,
+                "image": ref,
+                "archive": str(archive),
+                "layers": len(layers),
+                "base_bytes": base_size,
+                "app_layer_bytes": app_size,
+                "archive_bytes": archive.stat().st_size,
+            }
+        )
     cfg.timings["total"] = round(time.perf_counter() - start, 1)
-    report = {"base": base_ref, "variant": "gpu" if cfg.gpu else "cpu", "images": rows,
-              "skipped": [{"app": n, "reason": r} for n, r in skipped], "timings_s": cfg.timings}
+    report = {
+        "base": base_ref,
+        "variant": "gpu" if cfg.gpu else "cpu",
+        "images": rows,
+        "skipped": [{"app": n, "reason": r} for n, r in skipped],
+        "timings_s": cfg.timings,
+    }
     (cfg.dist / "packages.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'image':<34} {'base layer':>11} {'app layer':>10} {'archive':>10}  file")
     for r in rows:
-        print(f"{r['image']:<34} {_mb(r['base_bytes']):>11} {_mb(r['app_layer_bytes']):>10} "
-              f"{_mb(r['archive_bytes']):>10}  {Path(r['archive']).relative_to(cfg.dist.parent)}")
+        print(
+            f"{r['image']:<34} {_mb(r['base_bytes']):>11} {_mb(r['app_layer_bytes']):>10} "
+            f"{_mb(r['archive_bytes']):>10}  {Path(r['archive']).relative_to(cfg.dist.parent)}"
+        )
     for name, why in skipped:
         print(f"{'skipped: ' + name:<34} {why}")
     print("step times: " + ", ".join(f"{k} {v:.0f}s" for k, v in cfg.timings.items()))
