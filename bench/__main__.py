@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
-from bench.floors import FLOORS
+from bench.floors import FLOORS, REPEATS
 from bench.measure import REPO, run_app
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
 from operators.model_store import pick_device
@@ -209,6 +209,8 @@ def _markdown(results: dict[str, Any]) -> str:
         f"# msk-maps benchmark {results['date']} ({results['machine']})",
         "",
         f"Models: {results['models']}",
+        "",
+        f"Floors: the median of {REPEATS} timed passes over the N studies' model calls, after a warm-up.",
         "",
         "| app | N | images | e2e s | studies/s | images/s | floor s | e2e/floor | marginal/floor | launch/batch | "
         "launch/batch at 10N | serial/pipelined at 10N after start-up (limits: GIL-cores) | "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.floors import fragment_floor, segmenter_floor
+from bench.floors import fragment_floor, median_pass_seconds, segmenter_floor
 from bench.measure import REPO
 from phantoms.ankle_xray import generate_ankle_xray_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
@@ -23,3 +23,10 @@ def test_segmenter_floor_runs_every_slice_of_every_hip(tmp_path: Path) -> None:
     floor = segmenter_floor(tmp_path / "in", REPO / "apps" / "onfh_mri" / "selection_rules.json", tmp_path / "models")
     assert floor["images"] == 2 * len(truths[0]["sop_instance_uids"])
     assert floor["seconds"] > 0
+
+
+def test_a_floor_is_the_median_pass_after_a_warm_up() -> None:
+    calls: list[int] = []
+    seconds = median_pass_seconds([lambda: calls.append(1), lambda: calls.append(2)], repeats=3)
+    assert calls == [1, 2] + [1, 2] * 3  # two warm-up calls, then three whole passes
+    assert 0 <= seconds < 0.1
