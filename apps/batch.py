@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from operators.model_store import ModelError, ModelStore
 from operators.run_ledger import RunLedger
 from operators.run_plan import RunPlan, plan_run, resolve_shard
-from operators.study_index import StudyIndex, index_folder
+from operators.study_index import StudyIndex, index_folder, usable_cpus
 
 __all__ = ["BatchOptions", "BatchApplication", "parse_batch_args", "run_batch", "main", "holoscan_stack_limit"]
 
@@ -157,7 +157,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     options.output.mkdir(parents=True, exist_ok=True)
     for stale in options.output.glob(".*.partial"):  # left by a run killed while writing run-level files
         stale.unlink()
-    index = index_folder(options.input)
+    index = index_folder(options.input, processes=usable_cpus())
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
         output_root=options.output,

@@ -1,4 +1,6 @@
 from apps.ankle_xray.app import AnkleXrayApp
 from apps.batch import main
 
-main(AnkleXrayApp)
+# Guarded: worker processes started with spawn import this module again (as __mp_main__).
+if __name__ == "__main__":
+    main(AnkleXrayApp)

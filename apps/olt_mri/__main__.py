@@ -1,4 +1,6 @@
 from apps.batch import main
 from apps.olt_mri.app import OltMriApp
 
-main(OltMriApp)
+# Guarded: worker processes started with spawn import this module again (as __mp_main__).
+if __name__ == "__main__":
+    main(OltMriApp)

@@ -1,4 +1,6 @@
 from apps.batch import main
 from apps.onfh_mri.app import OnfhMriApp
 
-main(OnfhMriApp)
+# Guarded: worker processes started with spawn import this module again (as __mp_main__).
+if __name__ == "__main__":
+    main(OnfhMriApp)

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import logging
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import pytest
+
+from operators import study_index
 from operators.study_index import index_folder, load_study, shard_of
 from tests.dicom_factory import write_mr_series
 
@@ -19,6 +24,38 @@ def test_index_groups_by_study_and_series_and_isolates_bad_files(tmp_path: Path)
     assert sorted(len(p) for p in index.studies["1.2.3.1"].values()) == [2, 3]
     assert {Path(f.item).name for f in index.failures} == {"notes.txt", "junk.dcm"}
     assert all("DICOM" in f.reason for f in index.failures)
+
+
+@pytest.mark.filterwarnings("ignore:Expected implicit VR")
+def test_indexing_in_processes_gives_the_serial_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_mr_series(tmp_path / "a" / "s1", "1.2.3.1", slices=4)
+    write_mr_series(tmp_path / "b" / "s1", "1.2.3.2", slices=3)
+    (tmp_path / "a" / "notes.txt").write_text("not dicom")
+    (tmp_path / "b" / "junk.dcm").write_bytes(b"DICM" * 50)
+    serial = index_folder(tmp_path)
+    monkeypatch.setattr(study_index, "FILES_PER_PROCESS", 3)
+    with caplog.at_level(logging.INFO, logger="operators.study_index"):
+        parallel = index_folder(tmp_path, processes=2)
+    assert "Indexing 9 files in 2 processes" in caplog.text
+    assert parallel == serial
+    assert len(serial.failures) == 2 and serial.study_uids == ["1.2.3.1", "1.2.3.2"]
+
+
+def test_indexing_falls_back_to_this_process_when_workers_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_mr_series(tmp_path / "s", "1.2.3.3", slices=4)
+
+    def refuse(paths: list[Path], processes: int) -> None:
+        raise BrokenProcessPool("no new processes here")
+
+    monkeypatch.setattr(study_index, "FILES_PER_PROCESS", 2)
+    monkeypatch.setattr(study_index, "_entries_in_processes", refuse)
+    index = index_folder(tmp_path, processes=2)
+    assert [len(p) for p in index.studies["1.2.3.3"].values()] == [4]
+    assert "indexing in this one" in caplog.text
 
 
 def test_load_study_orders_slices_along_the_normal(tmp_path: Path) -> None:
