@@ -54,7 +54,11 @@ def median_pass_seconds(calls: list[Callable[[], object]], repeats: int = REPEAT
 
 
 def classifier_floor(
-    input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
+    input_dir: Path,
+    rules_path: Path,
+    models: Path,
+    batch_size: int = BatchApplication.default_batch_size,
+    repeats: int = REPEATS,
 ) -> dict[str, float]:
     """olt_mri: every selected slice through its weighting's classifier."""
     store = ModelStore(models)  # the device the apps pick: CUDA when present
@@ -62,12 +66,16 @@ def classifier_floor(
     for images in _decoded(input_dir, rules_path):
         model = store.get(images.selected.model)
         batches.append((model, make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)))
-    seconds = median_pass_seconds([lambda m=m, t=t: m.predict(t, batch_size) for m, t in batches])
+    seconds = median_pass_seconds([lambda m=m, t=t: m.predict(t, batch_size) for m, t in batches], repeats)
     return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
 
 
 def fragment_floor(
-    input_dir: Path, rules_path: Path, models: Path, batch_size: int = BatchApplication.default_batch_size
+    input_dir: Path,
+    rules_path: Path,
+    models: Path,
+    batch_size: int = BatchApplication.default_batch_size,
+    repeats: int = REPEATS,
 ) -> dict[str, float]:
     """ankle_xray: the detector on every radiograph, then the classifier on a crop of every detection."""
     store = ModelStore(models)  # the device the apps pick: CUDA when present
@@ -91,11 +99,15 @@ def fragment_floor(
             stacked = torch.from_numpy(np.stack(crops))
             calls.append(lambda t=stacked: classifier.predict(t, batch_size))
         images_count += len(images.pixels)
-    return {"seconds": median_pass_seconds(calls), "images": float(images_count)}
+    return {"seconds": median_pass_seconds(calls, repeats), "images": float(images_count)}
 
 
 def segmenter_floor(
-    input_dir: Path, rules_path: Path, models: Path, batch_size: int = OnfhMriApp.default_batch_size
+    input_dir: Path,
+    rules_path: Path,
+    models: Path,
+    batch_size: int = OnfhMriApp.default_batch_size,
+    repeats: int = REPEATS,
 ) -> dict[str, float]:
     """onfh_mri: the U-Net on every slice's crop of every hip the locator finds, both hips in one pass."""
     store = ModelStore(models)  # the device the apps pick: CUDA when present
@@ -108,7 +120,7 @@ def segmenter_floor(
             batch = torch.from_numpy(crops)
             calls.append(lambda m=model, b=batch: m.predict(b, batch_size))
             crops_count += len(crops)
-    return {"seconds": median_pass_seconds(calls), "images": float(crops_count)}
+    return {"seconds": median_pass_seconds(calls, repeats), "images": float(crops_count)}
 
 
 FLOORS = {"olt_mri": classifier_floor, "ankle_xray": fragment_floor, "onfh_mri": segmenter_floor}
