@@ -119,7 +119,7 @@ def index_folder(root: Path, processes: int = 1) -> StudyIndex:
         logger.info("Indexing %d files in %d processes", len(paths), processes)
         try:
             entries = _entries_in_processes(paths, processes)
-        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        except (BrokenProcessPool, OSError, EOFError, RuntimeError) as exc:
             # A slower index beats no run: e.g. a sandbox that forbids new processes.
             logger.warning("Indexing in processes failed (%s); indexing in this one", exc)
     if entries is None:
