@@ -28,8 +28,8 @@ def read_header(path: Path) -> tuple[Dataset, int | None]:
         header = pydicom.dcmread(fp, stop_before_pixels=True)
         offset = fp.tell()
     # A deflated body is read through a decompressing buffer, so the position is not a file offset.
-    syntax = header.file_meta.get("TransferSyntaxUID") if hasattr(header, "file_meta") else None
-    return header, None if syntax == DeflatedExplicitVRLittleEndian else offset
+    deflated = header.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    return header, None if deflated else offset
 
 
 def read_with_pixels(path: Path, header: Dataset, pixel_offset: int | None) -> Dataset:
