@@ -52,21 +52,31 @@ def test_comparators_script_on_one_channel(name: str) -> None:
         build_comparator("vgg16")
 
 
-def test_classifier_learns_rim_vs_solid_blobs() -> None:
-    rng = np.random.default_rng(0)
+def _rims_and_discs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crops of a solid disc (label 1) or a bright ring around a dark core (label 0), alternating."""
+    rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:32, 0:32]
     crops, labels = [], []
-    for i in range(48):
-        radius = rng.uniform(6, 10)
+    for i in range(n):
+        radius = rng.uniform(7, 10)
         d = np.hypot(yy - 16 - rng.uniform(-2, 2), xx - 16 - rng.uniform(-2, 2))
         label = i % 2
-        blob = (d < radius) * 0.7 if label else ((d < radius) & (d > radius - 2)) * 0.9 + (d < radius) * 0.2
+        blob = (d < radius) * 0.7 if label else ((d < radius) & (d > radius - 2.5)) * 0.9 + (d < radius - 2.5) * 0.15
         crops.append(blob + 0.05 * rng.standard_normal((32, 32)))
         labels.append(label)
-    crops_arr = np.clip(np.stack(crops), 0, 1)[:, None].astype(np.float32)
-    config = ClassifierConfig(crop_size=32, epochs=8, batch_size=16, lr=3e-3)
-    model, record = train_fragment_classifier(crops_arr, np.array(labels), config)
-    assert record["history"][-1]["loss"] < record["history"][0]["loss"]
+    return np.clip(np.stack(crops), 0, 1)[:, None].astype(np.float32), np.array(labels)
+
+
+def test_classifier_learns_rim_vs_solid_blobs() -> None:
+    # Measured under ATEN_CPU_CAPABILITY=default/avx2/avx512: training accuracy 1.00 each, held-out 0.89/0.97/0.97.
+    # The bars sit well below both (the earlier 48-crop, 8-epoch version scored 0.90-0.92 against a 0.9 bar).
+    crops, labels = _rims_and_discs(64, seed=0)
+    config = ClassifierConfig(crop_size=32, epochs=20, batch_size=16, lr=3e-3)
+    model, record = train_fragment_classifier(crops, labels, config)
+    assert record["history"][-1]["loss"] < 0.5 * record["history"][0]["loss"]
+    held_out, held_out_labels = _rims_and_discs(64, seed=1)
     with torch.no_grad():
-        probabilities, _ = model(torch.from_numpy(crops_arr))
-    assert (probabilities.argmax(1).numpy() == np.array(labels)).mean() >= 0.9
+        seen = model(torch.from_numpy(crops))[0].argmax(1).numpy()
+        unseen = model(torch.from_numpy(held_out))[0].argmax(1).numpy()
+    assert (seen == labels).mean() >= 0.9
+    assert (unseen == held_out_labels).mean() >= 0.75
