@@ -12,7 +12,7 @@ XRAY_MODELS := models/ankle_xray_detector/ankle_xray_detector.ts models/ankle_xr
 ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
 # What every demo model build reads; each app's models also depend on their own training/phantom modules.
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
-	training/splits.py phantoms/dicom_headers.py
+	training/splits.py phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
 
 .PHONY: install models demo test lint bench bench-paper-size clean
 

@@ -19,12 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from apps.ankle_xray.result_details import FragmentStudyDetails
+from apps.olt_mri.result_details import OltDetails
+from apps.onfh_mri.result_details import OnfhDetails
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
-from bench.floors import FLOORS, REPEATS
+from bench.floors import REPEATS, model_floor
 from bench.measure import REPO, run_app
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
-from operators.model_store import pick_device
+from dicom_out.result_json import read_details
+from inference.model_store import pick_device
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
@@ -33,28 +37,34 @@ __all__ = ["main"]
 
 
 def _olt_images(result: dict[str, Any]) -> int:
-    return sum(len(s["slice_probabilities"]) for s in result["details"].get("series", []))
+    details = read_details(result, OltDetails)
+    return sum(len(s.slice_probabilities) for s in details.series) if details else 0
 
 
 def _olt_findings(result: dict[str, Any]) -> dict[str, tuple[bool, float]]:
-    return {s["rule"]: (s["present"], s["probability"]) for s in result["details"].get("series", [])}
+    details = read_details(result, OltDetails)
+    return {s.rule: (s.present, s.probability) for s in details.series} if details else {}
 
 
 def _xray_images(result: dict[str, Any]) -> int:
-    return len(result["details"].get("radiographs", []))
+    details = read_details(result, FragmentStudyDetails)
+    return len(details.radiographs) if details else 0
 
 
 def _xray_findings(result: dict[str, Any]) -> dict[str, tuple[str, float]]:
-    return {f["tracking_id"]: (f["class"], f["class_probability"]) for f in result["details"].get("fragments", [])}
+    details = read_details(result, FragmentStudyDetails)
+    return {f.tracking_id: (f.label, f.class_probability) for f in details.fragments} if details else {}
 
 
 def _onfh_images(result: dict[str, Any]) -> int:
-    return len(result["details"].get("hips", {}))
+    details = read_details(result, OnfhDetails)
+    return len(details.hips) if details else 0
 
 
 def _onfh_findings(result: dict[str, Any]) -> dict[str, tuple[str, float]]:
     # The ratio (in %) is the hip's continuous output; 1e-3 points is far below any grade boundary's concern.
-    return {side: (h["grade"], h["ratio_key_percent"] / 100.0) for side, h in result["details"].get("hips", {}).items()}
+    details = read_details(result, OnfhDetails)
+    return {side: (h.grade, h.ratio_key_percent / 100.0) for side, h in details.hips.items()} if details else {}
 
 
 APPS: dict[str, dict[str, Any]] = {
@@ -161,7 +171,7 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
         raise SystemExit(f"{app} batch run failed: {batch.stderr_tail}")
     run = json.loads((outputs / "batch" / "run.json").read_text())
     images = _images(app, outputs / "batch")
-    floor = FLOORS[app](small, REPO / "apps" / app / "selection_rules.json", models)
+    floor = model_floor(app, small, models)
 
     per_study = []
     for i, patient in enumerate(sorted(p for p in small.iterdir() if p.is_dir())):
@@ -172,7 +182,7 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
     # The floor of the 10N studies themselves (one pass: 30 studies are long enough to time), so the marginal
     # ratio compares like with like: phantom studies differ in slice count (the 30 hips have 4 % fewer files
     # per study than the 3).
-    floor_10n = FLOORS[app](large, REPO / "apps" / app / "selection_rules.json", models, repeats=1)
+    floor_10n = model_floor(app, large, models, repeats=1)
     # The 10N run again on one scheduler thread: what overlapping reading, inference and writing buys, in the
     # steady state. Its stage split is the one reported: overlapped stages slow each other, so their times
     # add up to more than the wall time.

@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
 
-from operators.pixel_decode import decode_stored
+from dicom_in.pixel_decode import decode_stored
 from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, set_pixels
 
 __all__ = ["decode_speed", "decode_by_syntax"]

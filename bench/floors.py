@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from apps.batch import BatchApplication
+from apps.ankle_xray.app import CLASSIFIER, AnkleXrayApp
+from apps.catalog import app_info
+from apps.olt_mri.app import OltMriApp
 from apps.onfh_mri.app import OnfhMriApp
 from apps.onfh_mri.hip_regions import hip_regions, series_geometry, series_volume
-from operators.box_detector import to_source_box
-from operators.crop_classifier import crop_model_input
-from operators.fragment_detection import detect_boxes, detector_from_meta
-from operators.model_store import ModelStore, pick_device
-from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
-from operators.series_decoder import decode_selected
-from operators.series_selection import SelectionRules, select_series
-from operators.study_index import index_folder, load_study
-from operators.study_work import SeriesImages
+from dicom_in.series_decode import DecodedSeries, decode_selected
+from dicom_in.series_selection import SelectionRules, select_series
+from dicom_in.study_index import index_folder, load_study
+from inference.box_detection import build_detector, detect_source_boxes
+from inference.model_meta import ClassifierMeta, DetectorMeta, SegmenterMeta
+from inference.model_store import ModelStore, pick_device
+from inference.preprocess import PreprocessSpec
+from inference.preprocessor import make_preprocessor
+from inference.square_crop import classify_crops, crop_inputs
 
-__all__ = ["classifier_floor", "fragment_floor", "segmenter_floor", "median_pass_seconds", "FLOORS", "REPEATS"]
+__all__ = ["model_floor", "median_pass_seconds", "REPEATS"]
 
 
-def _decoded(input_dir: Path, rules_path: Path) -> list[SeriesImages]:
+def _decoded(input_dir: Path, rules_path: Path) -> list[DecodedSeries]:
     """Every series the app's rules select in the folder, decoded (series without a usable image left out)."""
     index, rules = index_folder(input_dir), SelectionRules.from_file(rules_path)
     selected = [s for uid in index.study_uids for s in select_series(load_study(uid, index.studies[uid]), rules)]
@@ -53,74 +56,65 @@ def median_pass_seconds(calls: list[Callable[[], object]], repeats: int = REPEAT
     return float(np.median(passes))
 
 
-def classifier_floor(
-    input_dir: Path,
-    rules_path: Path,
-    models: Path,
-    batch_size: int = BatchApplication.default_batch_size,
-    repeats: int = REPEATS,
-) -> dict[str, float]:
+Calls = list[Callable[[], object]]
+
+
+def _classifier_calls(series: list[DecodedSeries], store: ModelStore, batch_size: int) -> tuple[Calls, int]:
     """olt_mri: every selected slice through its weighting's classifier."""
-    store = ModelStore(models)  # the device the apps pick: CUDA when present
-    batches = []
-    for images in _decoded(input_dir, rules_path):
-        model = store.get(images.selected.model)
-        batches.append((model, make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)))
-    seconds = median_pass_seconds([lambda m=m, t=t: m.predict(t, batch_size) for m, t in batches], repeats)
-    return {"seconds": seconds, "images": float(sum(len(t) for _, t in batches))}
+    calls, images = [], 0
+    for decoded in series:
+        model = store.get(decoded.selected.model, ClassifierMeta)
+        batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(decoded.pixels)
+        calls.append(partial(model.predict, batch, batch_size))
+        images += len(batch)
+    return calls, images
 
 
-def fragment_floor(
-    input_dir: Path,
-    rules_path: Path,
-    models: Path,
-    batch_size: int = BatchApplication.default_batch_size,
-    repeats: int = REPEATS,
-) -> dict[str, float]:
+def _fragment_calls(series: list[DecodedSeries], store: ModelStore, batch_size: int) -> tuple[Calls, int]:
     """ankle_xray: the detector on every radiograph, then the classifier on a crop of every detection."""
-    store = ModelStore(models)  # the device the apps pick: CUDA when present
-    classifier = store.get("ankle_xray_classifier")
-    calls, images_count = [], 0
-    for images in _decoded(input_dir, rules_path):
-        model = store.get(images.selected.model)
-        detector = detector_from_meta(model.module, model.meta)
-        batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(images.pixels)
-        found = detect_boxes(detector, batch)
-        size = tuple(model.meta["input_size"])
-        crops = []
-        for pixels, (boxes, _) in zip(images.pixels, found, strict=True):
-            unit = scale_to_unit(pixels) if len(boxes) else None
-            crops += [
-                crop_model_input(unit, to_source_box(tuple(map(float, b)), size, pixels.shape), classifier.meta)
-                for b in boxes
-            ]
-        calls.append(lambda d=detector, b=batch: detect_boxes(d, b))
-        if crops:
-            stacked = torch.from_numpy(np.stack(crops))
-            calls.append(lambda t=stacked: classifier.predict(t, batch_size))
-        images_count += len(images.pixels)
-    return {"seconds": median_pass_seconds(calls, repeats), "images": float(images_count)}
+    classifier = store.get(CLASSIFIER, ClassifierMeta)
+    calls, images = [], 0
+    for decoded in series:
+        model = store.get(decoded.selected.model, DetectorMeta)
+        detector = build_detector(model.module, model.meta.detector)
+        batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(decoded.pixels)
+        shapes = [pixels.shape for pixels in decoded.pixels]
+        detect = partial(detect_source_boxes, detector, batch, model.meta.input_size, shapes, batch_size)
+        calls.append(detect)
+        detections = detect()
+        if detections:
+            crops = crop_inputs(decoded.pixels, [(d.image_index, d.box) for d in detections], classifier.meta)
+            calls.append(partial(classify_crops, classifier, crops, batch_size))
+        images += len(decoded.pixels)
+    return calls, images
 
 
-def segmenter_floor(
-    input_dir: Path,
-    rules_path: Path,
-    models: Path,
-    batch_size: int = OnfhMriApp.default_batch_size,
-    repeats: int = REPEATS,
-) -> dict[str, float]:
+def _segmenter_calls(series: list[DecodedSeries], store: ModelStore, batch_size: int) -> tuple[Calls, int]:
     """onfh_mri: the U-Net on every slice's crop of every hip the locator finds, both hips in one pass."""
-    store = ModelStore(models)  # the device the apps pick: CUDA when present
     calls, crops_count = [], 0
-    for images in _decoded(input_dir, rules_path):
-        model = store.get(images.selected.model)
-        spacing, column_x = series_geometry(images)
-        regions, crops = hip_regions(series_volume(images), spacing, column_x, model.meta)
+    for decoded in series:
+        model = store.get(decoded.selected.model, SegmenterMeta)
+        spacing, column_x = series_geometry(decoded)
+        regions, crops = hip_regions(series_volume(decoded), spacing, column_x, model.meta)
         if regions:
-            batch = torch.from_numpy(crops)
-            calls.append(lambda m=model, b=batch: m.predict(b, batch_size))
+            calls.append(partial(model.predict, torch.from_numpy(crops), batch_size))
             crops_count += len(crops)
-    return {"seconds": median_pass_seconds(calls, repeats), "images": float(crops_count)}
+    return calls, crops_count
 
 
-FLOORS = {"olt_mri": classifier_floor, "ankle_xray": fragment_floor, "onfh_mri": segmenter_floor}
+_CALLS = {"olt_mri": _classifier_calls, "ankle_xray": _fragment_calls, "onfh_mri": _segmenter_calls}
+_BATCH_SIZES = {
+    "olt_mri": OltMriApp.default_batch_size,
+    "ankle_xray": AnkleXrayApp.default_batch_size,
+    "onfh_mri": OnfhMriApp.default_batch_size,
+}
+
+
+def model_floor(
+    app: str, input_dir: Path, models: Path, batch_size: int | None = None, repeats: int = REPEATS
+) -> dict[str, float]:
+    """Median seconds of the app's forward passes over the folder's selected series, and how many images."""
+    store = ModelStore(models)  # the device the apps pick: CUDA when present
+    series = _decoded(input_dir, app_info(app).selection_rules)
+    calls, images = _CALLS[app](series, store, batch_size or _BATCH_SIZES[app])
+    return {"seconds": median_pass_seconds(calls, repeats), "images": float(images)}

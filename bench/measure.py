@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.batch import holoscan_stack_limit
+from run.batch import holoscan_stack_limit
 
 __all__ = ["ChildRun", "run_child", "run_app", "REPO"]
 

@@ -14,7 +14,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from operators.pixel_decode import PixelDataError
+from dicom_in.pixel_decode import PixelDataError
 
 __all__ = ["read_header", "read_with_pixels"]
 

@@ -1,28 +1,36 @@
-"""Decoding of selected series to modality values, and the operator that does only that."""
+"""Decoding of selected series to modality values: every slice, failures recorded, flat slices left out."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from monai.deploy.core import Fragment
+import numpy as np
 
-from operators.image_file import read_with_pixels
-from operators.model_store import ModelStore
-from operators.pixel_decode import decode_image
-from operators.series_selection import SelectedSeries
-from operators.study import InputFailure
-from operators.study_stage import StudyStageOperator
-from operators.study_work import SeriesImages, StudyWork
+from dicom_in.image_file import read_with_pixels
+from dicom_in.pixel_decode import decode_image
+from dicom_in.series_selection import SelectedSeries
+from dicom_in.study import InputFailure, Instance
 
-__all__ = ["SeriesDecoderOperator", "decode_series", "decode_selected"]
+__all__ = ["DecodedSeries", "decode_series", "decode_selected"]
 
 logger = logging.getLogger(__name__)
 
 
-def decode_series(selected: SelectedSeries, device: str, failures: list[InputFailure]) -> SeriesImages:
+@dataclass
+class DecodedSeries:
+    """The decodable slices of one selected series: their instances, modality values and decoders, in order."""
+
+    selected: SelectedSeries
+    instances: list[Instance] = field(default_factory=list)
+    pixels: list[np.ndarray] = field(default_factory=list)  # modality values, one 2D array per instance
+    decoders: list[str] = field(default_factory=list)
+
+
+def decode_series(selected: SelectedSeries, device: str, failures: list[InputFailure]) -> DecodedSeries:
     """Decode every slice; a slice that fails or decodes flat is recorded in `failures` and left out."""
-    images = SeriesImages(selected=selected, instances=[], pixels=[])
+    images = DecodedSeries(selected=selected)
     study_uid = str(selected.series.first.StudyInstanceUID)
     for instance in selected.series.instances:
         try:
@@ -44,7 +52,7 @@ def decode_series(selected: SelectedSeries, device: str, failures: list[InputFai
 
 def decode_selected(
     selected: Iterable[SelectedSeries], device: str, failures: list[InputFailure]
-) -> list[SeriesImages]:
+) -> list[DecodedSeries]:
     """The decoded series that kept at least one image; a series left with none is logged and dropped."""
     decoded = []
     for series in selected:
@@ -54,24 +62,3 @@ def decode_selected(
         else:
             logger.warning("Study %s: no decodable image in %s", series.series.first.StudyInstanceUID, series.rule)
     return decoded
-
-
-class SeriesDecoderOperator(StudyStageOperator):
-    """Fills `series_images` with decoded pixels, for apps whose model input is built later (e.g. per-hip crops).
-
-    Named input:
-        selected_series: StudyWork with `selected` filled.
-    Named output:
-        decoded_series: StudyWork with `series_images` (pixels, instances, decoders).
-    """
-
-    INPUT = "selected_series"
-    OUTPUT = "decoded_series"
-    STAGE = "decode_preprocess"
-
-    def __init__(self, fragment: Fragment, *args, model_store: ModelStore, **kwargs) -> None:
-        self._device = model_store.device
-        super().__init__(fragment, *args, **kwargs)
-
-    def process(self, work: StudyWork) -> None:
-        work.series_images = decode_selected(work.selected, self._device, work.failures)

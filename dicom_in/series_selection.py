@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from operators.study import Series, Study
+from dicom_in.study import Series, Study
 
 __all__ = [
     "SelectionRule",

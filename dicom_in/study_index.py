@@ -16,8 +16,8 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from operators.image_file import read_header
-from operators.study import InputFailure, Instance, Series, Study
+from dicom_in.image_file import read_header
+from dicom_in.study import InputFailure, Instance, Series, Study
 
 __all__ = ["StudyIndex", "index_folder", "load_study", "shard_of", "iter_files", "usable_cpus"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from operators.findings import Concept
+from dicom_out.findings import Concept
 
 __all__ = [
     "MSK_SCHEME",

@@ -16,6 +16,7 @@ __all__ = [
     "StudyReport",
     "Segment",
     "SegmentationResult",
+    "KeyImage",
 ]
 
 
@@ -102,3 +103,13 @@ class SegmentationResult:
     masks: np.ndarray  # (frames, rows, cols, segments) bool, on the source pixel grid
     segments: list[Segment]
     series_description: str
+
+
+@dataclass
+class KeyImage:
+    """A picture for people (overlay burned in), the source image it was drawn on, and its file stem."""
+
+    source: Dataset  # header of the source image
+    rgb: np.ndarray  # (H, W, 3) uint8
+    description: str
+    name: str  # file stem, e.g. "key_T1_coronal"

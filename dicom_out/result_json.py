@@ -1,12 +1,16 @@
-"""Plain-JSON form of a StudyReport, for result.json."""
+"""result.json: a study's report, details, files and failures as plain JSON."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
-from operators.findings import Concept, Finding, StudyReport
+from dicom_in.study import InputFailure
+from dicom_out.findings import Concept, Finding, StudyReport
 
-__all__ = ["report_to_json", "finding_to_json"]
+__all__ = ["report_to_json", "finding_to_json", "study_result_json", "read_details"]
+
+DetailsT = TypeVar("DetailsT")
 
 
 def _concept(concept: Concept | None) -> dict[str, str] | None:
@@ -57,3 +61,41 @@ def report_to_json(report: StudyReport) -> dict[str, Any]:
         },
         "findings": [finding_to_json(f) for f in report.findings],
     }
+
+
+def study_result_json(
+    study_uid: str,
+    app: str,
+    app_version: str,
+    *,
+    status: str,
+    report: StudyReport | None,
+    details: dict[str, Any],
+    csv_row: dict[str, Any],
+    files: list[str],
+    failures: Sequence[InputFailure],
+) -> dict[str, Any]:
+    """The whole result.json of one study."""
+    return {
+        "study_instance_uid": study_uid,
+        "app": app,
+        "app_version": app_version,
+        "status": status,
+        "summary": report.summary if report else status,
+        "report": report_to_json(report) if report else None,
+        "details": details,
+        "csv_row": csv_row,
+        "files": sorted(files),
+        "input_failures": [{"item": f.item, "reason": f.reason} for f in failures],
+    }
+
+
+class _ReadableDetails(Protocol[DetailsT]):
+    def from_json(self, details: dict[str, Any]) -> DetailsT: ...
+
+
+def read_details(result: dict[str, Any] | None, kind: _ReadableDetails[DetailsT]) -> DetailsT | None:
+    """An app's typed details from its result.json (e.g. `read_details(result, OltDetails)`); None unless "ok"."""
+    if result is None or result.get("status") != "ok":
+        return None
+    return kind.from_json(result["details"])

@@ -16,11 +16,11 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 
-__all__ = ["MANUFACTURER", "build_secondary_capture", "patient_orientation"]
+from dicom_out.equipment import MANUFACTURER
+
+__all__ = ["build_secondary_capture", "patient_orientation"]
 
 logger = logging.getLogger(__name__)
-
-MANUFACTURER = "msk-maps"
 
 # LPS patient axes: +x towards the patient's left, +y posterior, +z head.
 _AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))

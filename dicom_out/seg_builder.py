@@ -9,9 +9,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from operators.findings import Algorithm, SegmentationResult
-from operators.sc_builder import MANUFACTURER
-from operators.sr_content import coded
+from dicom_out.equipment import MANUFACTURER
+from dicom_out.findings import Algorithm, SegmentationResult
+from dicom_out.sr_content import coded
 
 __all__ = ["build_segmentation"]
 

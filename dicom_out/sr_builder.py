@@ -16,7 +16,7 @@ presence Absent and `source` as its source image. So a reader sees an explicit n
 found none") rather than an empty report that might mean "never ran".
 
 Patient, study and evidence modules come from the evidence (`source` first, then every source image of
-every finding), so the SR files under the source's patient and study. Private codes (operators.dicom_codes
+every finding), so the SR files under the source's patient and study. Private codes (dicom_out.codes
 MSK_SCHEME) are declared in CodingSchemeIdentificationSequence when the document uses any.
 """
 
@@ -27,24 +27,23 @@ from collections.abc import Iterator, Sequence
 
 import highdicom as hd
 from pydicom.dataset import Dataset
-from pydicom.sr.codedict import codes
+from pydicom.sr.codedict import codes as dicom_dictionary
 
-from operators import dicom_codes
-from operators.findings import Concept, Finding, StudyReport
-from operators.sr_content import algorithm_identification, check_report, coded, measurement_group
-from operators.uids import derived_uid
+from dicom_out import codes
+from dicom_out.equipment import MANUFACTURER
+from dicom_out.findings import Concept, Finding, StudyReport
+from dicom_out.sr_content import algorithm_identification, check_report, coded, measurement_group
+from dicom_out.uids import derived_uid
 
-__all__ = ["MANUFACTURER", "build_measurement_report"]
+__all__ = ["build_measurement_report"]
 
 logger = logging.getLogger(__name__)
-
-MANUFACTURER = "msk-maps"
 
 
 def _observer(report: StudyReport) -> hd.sr.ObserverContext:
     algorithm = report.algorithm
     return hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
+        observer_type=dicom_dictionary.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=derived_uid(algorithm.name, algorithm.version, "device"),
             name=algorithm.name,
@@ -73,12 +72,12 @@ def _schemes(dataset: Dataset) -> Iterator[str]:
 
 
 def _declare_private_scheme(sr: hd.sr.Comprehensive3DSR) -> None:
-    if dicom_codes.MSK_SCHEME not in set(_schemes(sr)):
+    if codes.MSK_SCHEME not in set(_schemes(sr)):
         return
     item = Dataset()
-    item.CodingSchemeDesignator = dicom_codes.MSK_SCHEME
-    item.CodingSchemeName = dicom_codes.MSK_SCHEME_NAME
-    item.CodingSchemeResponsibleOrganization = dicom_codes.MSK_SCHEME_ORGANIZATION
+    item.CodingSchemeDesignator = codes.MSK_SCHEME
+    item.CodingSchemeName = codes.MSK_SCHEME_NAME
+    item.CodingSchemeResponsibleOrganization = codes.MSK_SCHEME_ORGANIZATION
     sr.CodingSchemeIdentificationSequence = [item]
 
 
@@ -90,8 +89,8 @@ def build_measurement_report(
     sop_instance_uid: str,
     series_number: int,
     institution_name: str | None = None,
-    procedure: Concept | Sequence[Concept] = dicom_codes.IMAGING_PROCEDURE,
-    looked_for: Concept = dicom_codes.FINDING,
+    procedure: Concept | Sequence[Concept] = codes.IMAGING_PROCEDURE,
+    looked_for: Concept = codes.FINDING,
     empty_tracking_id: str = "no findings",
     series_description: str | None = None,
 ) -> hd.sr.Comprehensive3DSR:

@@ -1,4 +1,4 @@
-"""Pure functions from findings (operators.findings) to highdicom TID 1500 content items.
+"""Pure functions from findings (dicom_out.findings) to highdicom TID 1500 content items.
 
 One Finding becomes one measurement group:
 
@@ -26,9 +26,9 @@ import numpy as np
 from highdicom.sr import CodedConcept
 from pydicom.dataset import Dataset
 
-from operators import dicom_codes
-from operators.findings import Algorithm, Concept, Finding, ImageRegion, StudyReport
-from operators.uids import derived_uid
+from dicom_out import codes
+from dicom_out.findings import Algorithm, Concept, Finding, ImageRegion, StudyReport
+from dicom_out.uids import derived_uid
 
 __all__ = [
     "MeasurementGroup",
@@ -99,9 +99,9 @@ def measurements(finding: Finding, algorithm_id: hd.sr.AlgorithmIdentification) 
     """TID 300 measurements of a finding: probability, classification probability, then its own."""
     items: list[tuple[Concept, float, Concept]] = []
     if finding.probability is not None:
-        items.append((dicom_codes.PROBABILITY, finding.probability, dicom_codes.NO_UNITS))
+        items.append((codes.PROBABILITY, finding.probability, codes.NO_UNITS))
     if finding.classification_probability is not None:
-        items.append((dicom_codes.CLASSIFICATION_PROBABILITY, finding.classification_probability, dicom_codes.NO_UNITS))
+        items.append((codes.CLASSIFICATION_PROBABILITY, finding.classification_probability, codes.NO_UNITS))
     items += [(m.name, m.value, m.unit) for m in finding.measurements]
     return [
         hd.sr.Measurement(name=coded(name), value=float(value), unit=coded(unit), algorithm_id=algorithm_id)
@@ -111,11 +111,11 @@ def measurements(finding: Finding, algorithm_id: hd.sr.AlgorithmIdentification) 
 
 def qualitative_evaluations(finding: Finding) -> list[hd.sr.QualitativeEvaluation]:
     """Presence (Present/Absent) and, when given, the classification."""
-    presence = dicom_codes.PRESENT if finding.present else dicom_codes.ABSENT
-    evaluations = [hd.sr.QualitativeEvaluation(name=coded(dicom_codes.PRESENCE), value=coded(presence))]
+    presence = codes.PRESENT if finding.present else codes.ABSENT
+    evaluations = [hd.sr.QualitativeEvaluation(name=coded(codes.PRESENCE), value=coded(presence))]
     if finding.classification is not None:
         evaluations.append(
-            hd.sr.QualitativeEvaluation(name=coded(dicom_codes.CLASSIFICATION), value=coded(finding.classification))
+            hd.sr.QualitativeEvaluation(name=coded(codes.CLASSIFICATION), value=coded(finding.classification))
         )
     return evaluations
 
@@ -172,7 +172,7 @@ def measurement_group(
         # highdicom has no parameter for free text in a group; DCM 121106 "Comment" is a TEXT property of it.
         group[0].ContentSequence.append(
             hd.sr.TextContentItem(
-                name=coded(dicom_codes.COMMENT),
+                name=coded(codes.COMMENT),
                 value=finding.comment[:1024],
                 relationship_type=hd.sr.RelationshipTypeValues.HAS_PROPERTIES,
             )

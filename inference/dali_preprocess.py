@@ -1,4 +1,4 @@
-"""The DALI preprocessing pipeline (CPU here, GPU when present); same chain as `operators.preprocess`."""
+"""The DALI preprocessing pipeline (CPU here, GPU when present); same chain as `inference.preprocess`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from nvidia.dali import fn, math, pipeline_def, types
 
-from operators.preprocess import PreprocessSpec, intensity_window
+from inference.preprocess import PreprocessSpec, intensity_window
 
 __all__ = ["DaliPreprocessor"]
 

@@ -8,16 +8,17 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Generic
 
 import torch
+
+from inference.model_meta import MetaT, ModelMeta, ModelMetaError, parse_model_meta
 
 __all__ = ["LoadedModel", "ModelStore", "ModelError", "META_FILE", "pick_device", "read_meta"]
 
 logger = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
-_REQUIRED_META = ("name", "version", "labels", "input_size", "outputs")
 
 
 class ModelError(RuntimeError):
@@ -34,38 +35,42 @@ def pick_device(requested: str | None = None) -> str:
     return "cpu"
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The meta.json embedded in a TorchScript file, without keeping the model."""
+def read_meta(path: Path) -> ModelMeta:
+    """The typed meta embedded in a TorchScript file, without keeping the model."""
     extra = {META_FILE: ""}
     torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return _parse_meta(path, extra[META_FILE])
 
 
-def _parse_meta(path: Path, raw: str | bytes) -> dict[str, Any]:
+def _parse_meta(path: Path, raw: str | bytes) -> ModelMeta:
     if not raw:
         raise ModelError(f"Model {path} has no embedded {META_FILE}; export it with training.export")
-    meta = json.loads(raw)
-    missing = [key for key in _REQUIRED_META if key not in meta]
-    if missing:
-        raise ModelError(f"Model {path} meta lacks {missing}; found keys {sorted(meta)}")
-    return meta
+    try:
+        return parse_model_meta(json.loads(raw), where=f"Model {path} {META_FILE}")
+    except (json.JSONDecodeError, ModelMetaError) as exc:
+        raise ModelError(str(exc)) from exc
 
 
 @dataclass
-class LoadedModel:
-    """A TorchScript module on its device, its contract, and the hash of the file it came from."""
+class LoadedModel(Generic[MetaT]):
+    """A TorchScript module on its device, its typed contract, and the hash of the file it came from."""
 
     name: str
     module: torch.jit.ScriptModule
-    meta: dict[str, Any]
+    meta: MetaT
     path: Path
     sha256: str
     device: str
 
+    @property
+    def provenance(self) -> str:
+        """ "<version> sha256:<first 12>", as reports name the model."""
+        return f"{self.meta.version} sha256:{self.sha256[:12]}"
+
     @torch.inference_mode()
     def predict(self, batch: torch.Tensor, batch_size: int = 16) -> dict[str, torch.Tensor]:
         """Run the model over `batch` in chunks; returns each named output (meta "outputs") concatenated."""
-        names = list(self.meta["outputs"])
+        names = list(self.meta.outputs)
         chunks: dict[str, list[torch.Tensor]] = {name: [] for name in names}
         for start in range(0, batch.shape[0], batch_size):
             outputs = self.module(batch[start : start + batch_size].to(self.device, non_blocking=True))
@@ -98,11 +103,18 @@ class ModelStore:
         tried = ", ".join(str(c) for c in candidates)
         raise ModelError(f"Model {name!r} not found (looked for {tried}); run `make models` or pass -m")
 
-    def get(self, name: str) -> LoadedModel:
-        """The loaded model `name`, loading it on first use."""
+    def get(self, name: str, kind: type[MetaT] = ModelMeta) -> LoadedModel[MetaT]:
+        """The loaded model `name`, loading it on first use; raises ModelError unless its meta is a `kind`."""
         if name not in self._models:
             self._models[name] = self._load(name)
-        return self._models[name]
+        model = self._models[name]
+        if not isinstance(model.meta, kind):
+            expected = " or ".join(k.__name__ for k in getattr(kind, "__args__", (kind,)))
+            raise ModelError(
+                f"Model {name!r} at {model.path} is a {type(model.meta).__name__} (task {model.meta.TASK!r}); "
+                f"expected a {expected}"
+            )
+        return model
 
     def _load(self, name: str) -> LoadedModel:
         path = self.path_of(name)
@@ -112,14 +124,14 @@ class ModelStore:
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"Model {path} is not a loadable TorchScript file: {exc}") from exc
         meta = _parse_meta(path, extra[META_FILE])
-        if meta["name"] != name:
-            raise ModelError(f"Model file {path} says it is {meta['name']!r}, expected {name!r}")
+        if meta.name != name:
+            raise ModelError(f"Model file {path} says it is {meta.name!r}, expected {name!r}")
         module.eval()
         if self.optimize and self.device == "cpu":
             # Folding batch norm and constants halves a ResNet50 forward on the CPU; results agree to ~1e-5.
             module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        logger.info("Loaded model %s v%s from %s on %s", name, meta["version"], path, self.device)
+        logger.info("Loaded model %s v%s from %s on %s", name, meta.version, path, self.device)
         return LoadedModel(name=name, module=module, meta=meta, path=path, sha256=sha, device=self.device)
 
     def loaded(self) -> list[LoadedModel]:

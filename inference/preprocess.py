@@ -1,6 +1,6 @@
 """Model-input preprocessing as the model's meta specifies it, in a plain numpy reference implementation.
 
-Chain (identical in the DALI pipeline, `operators.dali_preprocess`): intensity scaling of the modality image
+Chain (identical in the DALI pipeline, `inference.dali_preprocess`): intensity scaling of the modality image
 to [0, 1] between its 0.5th and 99.5th percentiles (clipped), bilinear resize with pixel-centre alignment
 (torch `align_corners=False`, no antialiasing), grey replicated to `channels`, per-channel (x - mean) / std,
 NCHW float32.
@@ -8,14 +8,12 @@ NCHW float32.
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import torch
+
+from inference.model_meta import ClassifierMeta, DetectorMeta
 
 __all__ = [
     "PreprocessSpec",
@@ -23,10 +21,7 @@ __all__ = [
     "scale_to_unit",
     "resize_bilinear",
     "preprocess_reference",
-    "make_preprocessor",
 ]
-
-logger = logging.getLogger(__name__)
 
 PERCENTILES = (0.5, 99.5)
 
@@ -48,15 +43,14 @@ class PreprocessSpec:
             raise ValueError(f"mean/std need {self.channels} values, got {list(self.mean)} / {list(self.std)}")
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> PreprocessSpec:
-        """The spec a model's embedded meta.json declares."""
-        height, width = meta["input_size"]
+    def from_meta(cls, meta: ClassifierMeta | DetectorMeta) -> PreprocessSpec:
+        """The spec a model's contract declares."""
         return cls(
-            size=(int(height), int(width)),
-            mean=tuple(float(v) for v in meta["mean"]),
-            std=tuple(float(v) for v in meta["std"]),
-            channels=int(meta.get("channels", 3)),
-            intensity=str(meta.get("intensity", "percentile")),
+            size=meta.input_size,
+            mean=meta.normalisation.mean,
+            std=meta.normalisation.std,
+            channels=meta.channels,
+            intensity=meta.normalisation.intensity,
         )
 
 
@@ -99,15 +93,3 @@ def preprocess_reference(images: Sequence[np.ndarray], spec: PreprocessSpec) -> 
         resized = resize_bilinear(scale_to_unit(image), spec.size)
         out[i] = (resized[None] - mean) / std
     return out
-
-
-def make_preprocessor(spec: PreprocessSpec, device: str = "cpu") -> Callable[[Sequence[np.ndarray]], torch.Tensor]:
-    """DALI preprocessing (GPU when device is "cuda"); the numpy reference when DALI is unavailable or off."""
-    if os.environ.get("MSK_MAPS_NO_DALI") != "1":
-        try:
-            from operators.dali_preprocess import DaliPreprocessor
-
-            return DaliPreprocessor(spec, device=device)
-        except ImportError as exc:
-            logger.warning("DALI unavailable (%s); using the numpy reference preprocessing", exc)
-    return lambda images: torch.from_numpy(preprocess_reference(images, spec)).to(device)

@@ -1,4 +1,4 @@
-"""Operator: runs a box detector (TorchScript RetinaNet + its meta) over each series' images."""
+"""Operator: runs a box detector (TorchScript RetinaNet + its contract) over each series' images."""
 
 from __future__ import annotations
 
@@ -7,29 +7,15 @@ import logging
 import torch
 from monai.deploy.core import Fragment
 
-from operators.fragment_detection import detect_boxes, detector_from_meta
-from operators.model_store import LoadedModel, ModelStore
+from inference.box_detection import build_detector, detect_source_boxes
+from inference.model_meta import DetectorMeta
+from inference.model_store import LoadedModel, ModelStore
 from operators.study_stage import StudyStageOperator
-from operators.study_work import Detection, StudyWork
+from pipeline.study_work import StudyWork
 
-__all__ = ["BoxDetectionOperator", "to_source_box"]
+__all__ = ["BoxDetectionOperator"]
 
 logger = logging.getLogger(__name__)
-
-
-def to_source_box(
-    box: tuple[float, float, float, float], input_size: tuple[int, int], source_shape: tuple[int, int]
-) -> tuple[float, float, float, float]:
-    """A box on the resized model input (H, W) mapped back to the source image (rows, columns)."""
-    sx, sy = source_shape[1] / input_size[1], source_shape[0] / input_size[0]
-    x0, y0, x1, y1 = box
-    clip_x, clip_y = float(source_shape[1]), float(source_shape[0])
-    return (
-        min(max(x0 * sx, 0.0), clip_x),
-        min(max(y0 * sy, 0.0), clip_y),
-        min(max(x1 * sx, 0.0), clip_x),
-        min(max(y1 * sy, 0.0), clip_y),
-    )
 
 
 class BoxDetectionOperator(StudyStageOperator):
@@ -51,25 +37,19 @@ class BoxDetectionOperator(StudyStageOperator):
         self._detectors: dict[str, object] = {}
         super().__init__(fragment, *args, **kwargs)
 
-    def _detector(self, model: LoadedModel):
+    def _detector(self, model: LoadedModel[DetectorMeta]):
         if model.name not in self._detectors:
-            self._detectors[model.name] = detector_from_meta(model.module, model.meta)
+            self._detectors[model.name] = build_detector(model.module, model.meta.detector)
         return self._detectors[model.name]
 
     @torch.inference_mode()
     def process(self, work: StudyWork) -> None:
         for images in work.series_images:
-            model = self._store.get(images.selected.model)
-            detector = self._detector(model)
-            size = (int(model.meta["input_size"][0]), int(model.meta["input_size"][1]))
-            batch = images.model_input
-            found = []
-            for start in range(0, batch.shape[0], self._batch_size):
-                found += detect_boxes(detector, batch[start : start + self._batch_size].to(model.device))
-            images.detections = [
-                Detection(index, to_source_box(tuple(map(float, box)), size, images.pixels[index].shape), float(score))
-                for index, (boxes, scores) in enumerate(found)
-                for box, score in zip(boxes, scores, strict=True)
-            ]
+            model = self._store.get(images.selected.model, DetectorMeta)
+            batch = images.model_input.to(model.device)
+            shapes = [pixels.shape for pixels in images.pixels]
+            images.detections = detect_source_boxes(
+                self._detector(model), batch, model.meta.input_size, shapes, self._batch_size
+            )
             images.model_input = None
             logger.info("Study %s %s: %d detections", work.uid, images.selected.rule, len(images.detections))

@@ -1,42 +1,24 @@
-"""Operator: classifies a crop around each detection with a CAM classifier (probabilities + saliency)."""
+"""Operator: classifies a square crop around each detection with a CAM classifier (probabilities + saliency)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
-import torch
 from monai.deploy.core import Fragment
 
-from operators.fragment_detection import crop_fragment
-from operators.model_store import ModelStore
-from operators.preprocess import scale_to_unit
+from inference.model_meta import ClassifierMeta
+from inference.model_store import ModelStore
+from inference.square_crop import classify_crops, crop_inputs
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyWork
+from pipeline.study_work import StudyWork
 
-__all__ = ["CropClassifierOperator", "crop_model_input"]
+__all__ = ["CropClassifierOperator"]
 
 logger = logging.getLogger(__name__)
 
 
-def crop_model_input(unit_image: np.ndarray, box: Sequence[float], meta: dict[str, Any]) -> np.ndarray:
-    """(C, S, S) float32 classifier input for one box of `scale_to_unit(pixels)`: crop, then normalise.
-
-    The window is the whole radiograph's, computed once per image by the caller however many boxes it has.
-    Training calls this too, so the crop a model learns on and the crop it is applied to can't drift apart.
-    """
-    size = int(meta["input_size"][0])
-    crop = crop_fragment(unit_image, box, size, float(meta["crop"]["margin"])).astype(np.float32)
-    channels = int(meta.get("channels", 1))
-    mean = np.asarray(meta["mean"], np.float32)[:, None, None]
-    std = np.asarray(meta["std"], np.float32)[:, None, None]
-    return ((np.repeat(crop[None], channels, axis=0) - mean) / std).astype(np.float32)
-
-
 class CropClassifierOperator(StudyStageOperator):
-    """Sets `probabilities` and `saliency` on every detection, from model `model_name` on its crop.
+    """Sets `classification` on every detection, from model `model_name` on the square crop around it.
 
     Named input:
         detections: StudyWork whose series_images carry detections and decoded pixels.
@@ -57,13 +39,12 @@ class CropClassifierOperator(StudyStageOperator):
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
-        model = self._store.get(self._model_name)
+        model = self._store.get(self._model_name, ClassifierMeta)
         for images in work.series_images:
             if not images.detections:
                 continue
-            unit = {i: scale_to_unit(images.pixels[i]) for i in {d.image_index for d in images.detections}}
-            crops = np.stack([crop_model_input(unit[d.image_index], d.box, model.meta) for d in images.detections])
-            outputs = model.predict(torch.from_numpy(crops), batch_size=self._batch_size)
-            for i, detection in enumerate(images.detections):
-                detection.probabilities = outputs["probabilities"][i].numpy()
-                detection.saliency = outputs["cam"][i].numpy()
+            crops = crop_inputs(images.pixels, [(d.image_index, d.box) for d in images.detections], model.meta)
+            for detection, result in zip(
+                images.detections, classify_crops(model, crops, self._batch_size), strict=True
+            ):
+                detection.classification = result

@@ -6,11 +6,13 @@ import logging
 
 from monai.deploy.core import Fragment
 
-from operators.model_store import ModelStore
-from operators.preprocess import PreprocessSpec, make_preprocessor
-from operators.series_decoder import decode_selected
+from dicom_in.series_decode import decode_selected
+from inference.model_meta import ClassifierMeta, DetectorMeta
+from inference.model_store import ModelStore
+from inference.preprocess import PreprocessSpec
+from inference.preprocessor import Preprocessor, make_preprocessor
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyWork
+from pipeline.study_work import SeriesImages, StudyWork
 
 __all__ = ["ImagePreprocessorOperator"]
 
@@ -32,16 +34,18 @@ class ImagePreprocessorOperator(StudyStageOperator):
 
     def __init__(self, fragment: Fragment, *args, model_store: ModelStore, **kwargs) -> None:
         self._store = model_store
-        self._preprocessors: dict[str, object] = {}
+        self._preprocessors: dict[str, Preprocessor] = {}
         super().__init__(fragment, *args, **kwargs)
 
-    def _preprocessor(self, model: str):
+    def _preprocessor(self, model: str) -> Preprocessor:
         if model not in self._preprocessors:
-            spec = PreprocessSpec.from_meta(self._store.get(model).meta)
+            spec = PreprocessSpec.from_meta(self._store.get(model, ClassifierMeta | DetectorMeta).meta)
             self._preprocessors[model] = make_preprocessor(spec, self._store.device)
         return self._preprocessors[model]
 
     def process(self, work: StudyWork) -> None:
-        work.series_images = decode_selected(work.selected, self._store.device, work.failures)
+        work.series_images = [
+            SeriesImages.from_decoded(d) for d in decode_selected(work.selected, self._store.device, work.failures)
+        ]
         for images in work.series_images:
             images.model_input = self._preprocessor(images.selected.model)(images.pixels)

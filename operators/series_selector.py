@@ -7,9 +7,9 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment
 
-from operators.series_selection import SelectionRules, select_series
+from dicom_in.series_selection import SelectionRules, select_series
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyWork
+from pipeline.study_work import StudyWork
 
 __all__ = ["SeriesSelectorOperator"]
 

@@ -8,8 +8,8 @@ from time import perf_counter
 from monai.deploy.conditions import BooleanCondition
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from operators.study_index import StudyIndex, load_study
-from operators.study_work import StudyWork
+from dicom_in.study_index import StudyIndex, load_study
+from pipeline.study_work import StudyWork
 
 __all__ = ["StudyLoaderOperator"]
 

@@ -1,40 +1,31 @@
-"""Sink operator: writes one study's SR, secondary captures + PNGs and result.json, then tells the ledger."""
+"""Sink operator: writes one study's DICOM objects, pictures and result.json, then tells the ledger."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
 from monai.deploy.core import Fragment
 
-from operators import dicom_codes
-from operators.atomic_io import atomic_write_bytes, atomic_write_dicom, atomic_write_json
-from operators.findings import Concept
-from operators.overlay import png_bytes
-from operators.result_serialization import report_to_json
-from operators.run_ledger import RunLedger
-from operators.run_plan import RESULT_FILE, study_output_dir
-from operators.sc_builder import build_secondary_capture
-from operators.seg_builder import build_segmentation
-from operators.sr_builder import build_measurement_report
-from operators.study import InputFailure
+from dicom_in.study import InputFailure
+from dicom_out import codes
+from dicom_out.findings import Concept
+from dicom_out.result_json import study_result_json
+from dicom_out.study_objects import write_study_objects
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyResult, StudyWork
-from operators.uids import derived_uid
+from pipeline.study_work import StudyWork
+from run.atomic_io import atomic_write_json
+from run.ledger import RunLedger
+from run.plan import RESULT_FILE, study_output_dir
 
 __all__ = ["StudyResultWriterOperator"]
 
 logger = logging.getLogger(__name__)
 
-SR_SERIES_NUMBER = 9001
-SC_SERIES_NUMBER = 9002
-SEG_SERIES_NUMBER = 9003
-
 
 class StudyResultWriterOperator(StudyStageOperator):
-    """Writes OUT/<StudyInstanceUID>/ (SR, SC, PNG, result.json last) for each study; records failures.
+    """Writes OUT/<StudyInstanceUID>/ (SR, SC, PNG, SEG, result.json last) for each study; records failures.
 
     Named input:
         report: StudyWork whose `result` the app's logic filled.
@@ -50,7 +41,7 @@ class StudyResultWriterOperator(StudyStageOperator):
         *args,
         output_root: Path,
         ledger: RunLedger,
-        procedure: Concept = dicom_codes.IMAGING_PROCEDURE,
+        procedure: Concept = codes.IMAGING_PROCEDURE,
         **kwargs,
     ) -> None:
         self._root = Path(output_root)
@@ -59,64 +50,33 @@ class StudyResultWriterOperator(StudyStageOperator):
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, work: StudyWork) -> None:
-        if work.result is None:
+        result = work.result
+        if result is None:
             raise RuntimeError("no result was produced for the study")
         out_dir = study_output_dir(self._root, work.uid)
-        files = self._write_dicom(work, work.result, out_dir) if work.result.report else []
-        payload: dict[str, Any] = {
-            "study_instance_uid": work.uid,
-            "app": self._ledger.app,
-            "app_version": self._ledger.app_version,
-            "status": work.result.status,
-            "summary": work.result.report.summary if work.result.report else work.result.status,
-            "report": report_to_json(work.result.report) if work.result.report else None,
-            "details": work.result.details,
-            "csv_row": work.result.csv_row,
-            "files": sorted(files),
-            "input_failures": [{"item": f.item, "reason": f.reason} for f in work.failures],
-        }
-        atomic_write_json(out_dir / RESULT_FILE, payload)
-
-    def _write_dicom(self, work: StudyWork, result: StudyResult, out_dir: Path) -> list[str]:
-        report = result.report
-        version = f"{self._ledger.app}-{report.algorithm.version}"
-        source = (report.findings[0].source_images or [work.study.first])[0] if report.findings else work.study.first
-        sr = build_measurement_report(
-            report,
-            source,
-            series_instance_uid=derived_uid(work.uid, version, "sr-series"),
-            sop_instance_uid=derived_uid(work.uid, version, "sr"),
-            series_number=SR_SERIES_NUMBER,
-            procedure=self._procedure,
+        files = []
+        if result.report is not None:
+            files = write_study_objects(
+                out_dir,
+                self._ledger.app,
+                result.report,
+                result.key_images,
+                result.segmentations,
+                work.study.first,
+                self._procedure,
+            )
+        payload = study_result_json(
+            work.uid,
+            self._ledger.app,
+            self._ledger.app_version,
+            status=result.status,
+            report=result.report,
+            details=result.details_json(),
+            csv_row=result.csv_row(),
+            files=files,
+            failures=work.failures,
         )
-        atomic_write_dicom(out_dir / "report_sr.dcm", sr)
-        files = ["report_sr.dcm"]
-        sc_series = derived_uid(work.uid, version, "sc-series")
-        for number, key in enumerate(result.key_images, start=1):
-            sc = build_secondary_capture(
-                key.source.header,
-                key.rgb,
-                series_instance_uid=sc_series,
-                sop_instance_uid=derived_uid(work.uid, version, "sc", key.name),
-                series_number=SC_SERIES_NUMBER,
-                instance_number=number,
-                series_description=key.description,
-            )
-            atomic_write_dicom(out_dir / f"{key.name}_sc.dcm", sc)
-            atomic_write_bytes(out_dir / f"{key.name}.png", png_bytes(key.rgb))
-            files += [f"{key.name}_sc.dcm", f"{key.name}.png"]
-        for number, segmentation in enumerate(result.segmentations, start=1):
-            seg = build_segmentation(
-                segmentation,
-                report.algorithm,
-                series_instance_uid=derived_uid(work.uid, version, "seg-series", str(number)),
-                sop_instance_uid=derived_uid(work.uid, version, "seg", str(number)),
-                series_number=SEG_SERIES_NUMBER + number - 1,
-            )
-            name = f"segmentation_{number}_seg.dcm" if len(result.segmentations) > 1 else "segmentation_seg.dcm"
-            atomic_write_dicom(out_dir / name, seg)
-            files.append(name)
-        return files
+        atomic_write_json(out_dir / RESULT_FILE, payload)
 
     def finish(self, work: StudyWork) -> None:
         if work.error is None:

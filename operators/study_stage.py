@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from operators.study_work import StudyWork
+from pipeline.study_work import StudyWork
 
 __all__ = ["StudyStageOperator"]
 

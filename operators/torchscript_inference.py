@@ -6,9 +6,9 @@ import logging
 
 from monai.deploy.core import Fragment
 
-from operators.model_store import ModelStore
+from inference.model_store import ModelStore
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyWork
+from pipeline.study_work import StudyWork
 
 __all__ = ["TorchScriptInferenceOperator"]
 

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 from pydicom.uid import MRImageStorage
 
-from apps.onfh_mri.grading import Grade, grade_from_counts
 from phantoms.cli_arguments import add_common_arguments
 from phantoms.dicom_headers import (
     PatientInfo,
@@ -637,6 +636,22 @@ def _save_masks(path: Path, arrays: dict[str, np.ndarray]) -> None:
             archive.writestr(info, buffer.getvalue())
 
 
+# The paper's grades by necrotic ratio (Without < 0.1 %, Mild < 15 %, Moderate 15-30 % inclusive, Severe > 30 %),
+# written here on their own, in integer arithmetic, so the truth never comes from the app's grading code.
+GRADE_NAMES = ("Without ONFH", "Mild", "Moderate", "Severe")
+
+
+def true_grade(necrotic_pixels: int, head_pixels: int) -> str:
+    """The grade of a necrotic/head pixel-count ratio, compared exactly by cross-multiplication."""
+    if 1000 * necrotic_pixels < head_pixels:  # ratio < 0.1 %
+        return GRADE_NAMES[0]
+    if 100 * necrotic_pixels < 15 * head_pixels:
+        return GRADE_NAMES[1]
+    if 100 * necrotic_pixels <= 30 * head_pixels:
+        return GRADE_NAMES[2]
+    return GRADE_NAMES[3]
+
+
 def _hip_truth(
     hip: Hip, label: int, scenario: str, head: np.ndarray, necrosis: np.ndarray, uids: list[str], pixel_mm: float
 ) -> dict[str, Any]:
@@ -653,7 +668,7 @@ def _hip_truth(
         "head_pixels_key": head_key,
         "necrosis_pixels_key": nec_key,
         "ratio_key_percent": 100.0 * nec_key / head_key,
-        "grade_key": grade_from_counts(nec_key, head_key).value,
+        "grade_key": true_grade(nec_key, head_key),
         "head_pixels_volume": head_volume,
         "necrosis_pixels_volume": nec_volume,
         "ratio_volume_percent": 100.0 * nec_volume / head_volume,
@@ -742,7 +757,7 @@ def _run(args: argparse.Namespace) -> str:
     for truth in truths:
         for hip in truth["hips"].values():
             counts[hip["grade_key"]] = counts.get(hip["grade_key"], 0) + 1
-    grades = ", ".join(f"{grade.value}: {counts.get(grade.value, 0)}" for grade in Grade)
+    grades = ", ".join(f"{grade}: {counts.get(grade, 0)}" for grade in GRADE_NAMES)
     return f"wrote {len(truths)} hip MRI studies to {args.out} (hips by grade: {grades})"
 
 

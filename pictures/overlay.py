@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from operators.preprocess import resize_bilinear
+from inference.preprocess import resize_bilinear
 
 __all__ = [
     "window_to_uint8",

@@ -1,67 +1,93 @@
-"""What travels between operators for one study: the study and what each stage added to it."""
+"""What travels between operators for one study: one envelope (StudyWork) and what each stage adds to it.
+
+Generic stages fill generic fields (decoded pixels, model input, the model's named outputs, box detections);
+what only one app needs travels in `SeriesImages.app_data`, a type that app defines in its own package and
+reads back with `SeriesImages.payload(ItsType)`. An app's result carries its own `ResultDetails` type.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from operators.findings import SegmentationResult, StudyReport
-from operators.series_selection import SelectedSeries
-from operators.study import InputFailure, Instance, Study
+from dicom_in.series_decode import DecodedSeries
+from dicom_in.series_selection import SelectedSeries
+from dicom_in.study import InputFailure, Study
+from dicom_out.findings import KeyImage, SegmentationResult, StudyReport
+from inference.box_detection import Detection
 
-__all__ = ["Detection", "SeriesImages", "KeyImage", "StudyResult", "StudyWork"]
+__all__ = ["SeriesImages", "ResultDetails", "StudyResult", "StudyWork", "Status"]
 
-
-@dataclass
-class Detection:
-    """One detected object on one image of a series, in that image's pixel coordinates (x = column)."""
-
-    image_index: int  # index into SeriesImages.instances / pixels
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1, continuous pixel coordinates
-    score: float  # detector confidence
-    probabilities: np.ndarray | None = None  # second-stage class probabilities, when a classifier ran
-    saliency: np.ndarray | None = None  # second-stage class activation map over the crop
+PayloadT = TypeVar("PayloadT")
 
 
 @dataclass
-class SeriesImages:
-    """The decoded slices of one selected series, their model input, and (after inference) the outputs."""
+class SeriesImages(DecodedSeries):
+    """A decoded series on its way through inference: model input, the model's outputs, detections, app data."""
 
-    selected: SelectedSeries
-    instances: list[Instance]
-    pixels: list[np.ndarray]  # modality values, one 2D array per instance
     model_input: torch.Tensor | None = None
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    decoders: list[str] = field(default_factory=list)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the model's named outputs (meta "outputs")
     detections: list[Detection] = field(default_factory=list)
-    # App-defined regions of interest (e.g. one per hip), with what maps the model's outputs back to the image.
-    regions: dict[str, Any] = field(default_factory=dict)
+    app_data: object | None = None  # one app's own typed payload (see `payload`)
+
+    @classmethod
+    def from_decoded(cls, decoded: DecodedSeries) -> SeriesImages:
+        """The envelope's view of a decoded series."""
+        return cls(decoded.selected, decoded.instances, decoded.pixels, decoded.decoders)
+
+    def payload(self, kind: type[PayloadT]) -> PayloadT:
+        """The app's payload, checked to be a `kind`."""
+        if not isinstance(self.app_data, kind):
+            raise TypeError(
+                f"series {self.selected.series.uid}: expected a {kind.__name__} payload, "
+                f"got {type(self.app_data).__name__}"
+            )
+        return self.app_data
 
 
-@dataclass
-class KeyImage:
-    """A picture for people (overlay burned in) and the source image it was made from."""
+class ResultDetails(Protocol):
+    """An app's own result details: what result.json's "details" and the app's results.csv columns hold."""
 
-    source: Instance
-    rgb: np.ndarray  # (H, W, 3) uint8
-    description: str
-    name: str  # file stem, e.g. "key_T1_coronal"
+    CSV_COLUMNS: ClassVar[tuple[str, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The "details" object of result.json."""
+        ...
+
+    def csv_row(self) -> dict[str, Any]:
+        """The app's columns of results.csv (CSV_COLUMNS first, then any per-series ones)."""
+        ...
+
+
+class Status:
+    """A study's status in result.json and results.csv."""
+
+    OK = "ok"
+    NO_MATCHING_SERIES = "no_matching_series"
 
 
 @dataclass
 class StudyResult:
-    """An app's conclusion on a study: status, report for the SR, pictures, and JSON extras."""
+    """An app's conclusion on a study: status, report for the SR, pictures, segmentations and details."""
 
-    status: str  # "ok" or "no_matching_series"
+    status: str  # Status.OK or Status.NO_MATCHING_SERIES
     report: StudyReport | None
     key_images: list[KeyImage] = field(default_factory=list)
     segmentations: list[SegmentationResult] = field(default_factory=list)  # one DICOM SEG each
-    details: dict[str, Any] = field(default_factory=dict)  # app-specific, goes into result.json
-    csv_row: dict[str, Any] = field(default_factory=dict)  # app-specific columns for results.csv
+    details: ResultDetails | None = None  # None: nothing analysed
+    csv_columns: tuple[str, ...] = ()  # the app's results.csv columns, left empty when nothing was analysed
+
+    def details_json(self) -> dict[str, Any]:
+        """result.json's "details"."""
+        return self.details.to_json() if self.details is not None else {}
+
+    def csv_row(self) -> dict[str, Any]:
+        """result.json's "csv_row": the app's columns, empty when nothing was analysed."""
+        return self.details.csv_row() if self.details is not None else dict.fromkeys(self.csv_columns, "")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Shared command line and run harness for the apps: flags, planning, model check, progress, run files."""
+"""The batch harness every app runs under: flags, model check, index, plan, the graph, progress, run files."""
 
 from __future__ import annotations
 
@@ -11,17 +11,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 from holoscan.schedulers import EventBasedScheduler
 from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from operators.model_store import ModelError, ModelStore
-from operators.run_ledger import RunLedger
-from operators.run_plan import RunPlan, plan_run, resolve_shard
-from operators.study_index import StudyIndex, index_folder, usable_cpus
+from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
+from inference.model_store import ModelError, ModelStore
+from run.ledger import RunLedger
+from run.plan import RunPlan, plan_run, resolve_shard
+
+if TYPE_CHECKING:
+    from apps.catalog import AppInfo
 
 __all__ = ["BatchOptions", "BatchApplication", "parse_batch_args", "run_batch", "main", "holoscan_stack_limit"]
 
@@ -108,10 +111,14 @@ class BatchApplication(Application):
     """An SDK Application that knows its run: options, index, plan, models and ledger, set before run()."""
 
     # Not `name`/`version`/`options`: those are Holoscan Application properties.
-    app_name: str = "msk-maps app"
-    app_version: str = "0.1.0"
-    required_models: tuple[str, ...] = ()
-    default_batch_size: int = 16  # images per forward pass when --batch-size is not given
+    info: ClassVar[AppInfo]  # the app's name, version and models (apps.catalog)
+    default_batch_size: ClassVar[int] = 16  # images per forward pass when --batch-size is not given
+
+    @classmethod
+    def check_models(cls, store: ModelStore) -> None:
+        """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
+        for name, kind in cls.info.models.items():
+            store.get(name, kind)
 
     @property
     def batch_size(self) -> int:
@@ -141,7 +148,7 @@ def _progress(total: int, enabled: bool) -> tqdm:
 
 def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) -> int:
     """Index, plan, check models, run the graph over the planned studies, write run files; exit code."""
-    options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.app_name)
+    options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.info.name)
     start = perf_counter()
     if not options.input.exists():
         print(f"error: input {options.input} does not exist", file=sys.stderr)
@@ -149,8 +156,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     try:
         shard = resolve_shard(options.num_parts, options.part_id)
         store = ModelStore(options.models, options.device, optimize=options.optimize)
-        for name in app_cls.required_models:
-            store.get(name)
+        app_cls.check_models(store)
     except (ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -161,15 +167,13 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
         output_root=options.output,
-        app=app_cls.app_name,
-        app_version=app_cls.app_version,
+        app=app_cls.info.name,
+        app_version=app_cls.info.version,
         plan=plan,
         index_failures=index.failures,
-        models={
-            m.name: {"version": m.meta["version"], "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()
-        },
+        models={m.name: {"version": m.meta.version, "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()},
     )
-    logger.info("%s: %d studies to do, %d files unusable", app_cls.app_name, len(plan.todo), len(index.failures))
+    logger.info("%s: %d studies to do, %d files unusable", app_cls.info.name, len(plan.todo), len(index.failures))
     if plan.todo:
         # Holoscan's own scheduler chatter is noise in a batch log; HOLOSCAN_LOG_LEVEL=INFO brings it back.
         os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "ERROR")
@@ -181,7 +185,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
             app.run()
     summary = ledger.finalize(perf_counter() - start)
     counts = summary["counts"]
-    logger.info("%s done: %s; results in %s", app_cls.app_name, counts, options.output)
+    logger.info("%s done: %s; results in %s", app_cls.info.name, counts, options.output)
     return 0
 
 

@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from operators.atomic_io import atomic_write_json, atomic_write_text
-from operators.run_plan import RESULT_FILE, RunPlan, study_output_dir
-from operators.study import InputFailure
+from dicom_in.study import InputFailure
+from run.atomic_io import atomic_write_json, atomic_write_text
+from run.plan import RESULT_FILE, RunPlan, study_output_dir
 
 __all__ = ["RunLedger", "package_versions"]
 

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from operators.study_index import StudyIndex, shard_of
+from dicom_in.study_index import StudyIndex, shard_of
 
 __all__ = ["Shard", "RunPlan", "resolve_shard", "study_output_dir", "plan_run", "RESULT_FILE"]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from apps.batch import holoscan_stack_limit
+from run.batch import holoscan_stack_limit
 
 __all__ = ["REPO", "start_app", "run_app", "read_rows"]
 

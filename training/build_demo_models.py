@@ -19,9 +19,11 @@ from string import Template
 from typing import Any
 
 from apps.olt_mri.lesion_call import call_series
-from operators.model_store import ModelStore
-from operators.pixel_decode import decode_image
-from operators.preprocess import PreprocessSpec, make_preprocessor
+from dicom_in.pixel_decode import decode_image
+from inference.model_meta import ClassifierMeta, ModelMeta
+from inference.model_store import ModelStore
+from inference.preprocess import PreprocessSpec
+from inference.preprocessor import make_preprocessor
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from training.app_evaluation import write_rows
 from training.evaluate import evaluate_predictions_csv
@@ -47,20 +49,20 @@ def write_model_card(
     name: str,
     weighting: str,
     metrics: dict[str, Any],
-    meta: dict[str, Any],
+    meta: ModelMeta,
     series_metrics: dict[str, Any],
 ) -> Path:
     """models/<name>/MODEL_CARD.md from the template, with the measured test metrics."""
     card = Template(CARD_TEMPLATE.read_text(encoding="utf-8")).substitute(
         name=name,
         weighting=weighting,
-        version=meta["version"],
+        version=meta.version,
         patients=OLT_PATIENTS,
         seed=OLT_SEED,
-        split=json.dumps(meta["training"]["split_images"]),
-        best_epoch=meta["training"]["best_epoch"],
-        epochs=meta["training"]["epochs"],
-        size=meta["input_size"][0],
+        split=json.dumps(meta.training["split_images"]),
+        best_epoch=meta.training["best_epoch"],
+        epochs=meta.training["epochs"],
+        size=meta.input_size[0],
         accuracy=format_metric(metrics["accuracy"]),
         precision=format_metric(metrics["precision"]),
         recall=format_metric(metrics["recall"]),
@@ -86,7 +88,7 @@ def write_model_card(
 
 def build_olt_models(models_dir: Path, work_dir: Path, patients: int = OLT_PATIENTS) -> dict[str, Any]:
     """Phantoms → manifests → T1 and T2 models with model cards; returns the test metrics per model."""
-    from operators.model_store import read_meta
+    from inference.model_store import read_meta
 
     data_dir = work_dir / "ankle_mri"
     truths = generate_ankle_mri_dataset(data_dir, patients=patients, seed=OLT_SEED)
@@ -141,7 +143,7 @@ def _series_probabilities(
             files = sorted((data_dir / truth["patient_id"] / series["folder"]).glob("*.dcm"))
             pixels = [decode_image(f).pixels for f in files]
             probabilities = model.predict(preprocess(pixels))["probabilities"][:, 1].numpy()
-            call = call_series(f"{weighting} {series['plane']}", probabilities, model.meta["threshold"])
+            call = call_series(f"{weighting} {series['plane']}", probabilities, model.meta.threshold)
             rows.append(
                 {
                     "patient_id": truth["patient_id"],
@@ -157,14 +159,14 @@ def evaluate_series_calls(
     models_dir: Path, name: str, data_dir: Path, truths: list[dict[str, Any]], weighting: str
 ) -> dict[str, Any]:
     """The app's own series rule (apps/olt_mri/lesion_call.py) on the test-split patients' whole series."""
-    model = ModelStore(models_dir, "cpu").get(name)
+    model = ModelStore(models_dir, "cpu").get(name, ClassifierMeta)
     preprocess = make_preprocessor(PreprocessSpec.from_meta(model.meta))
     split = patient_split([t["patient_id"] for t in truths], seed=0)
     test = {p for p, s in split.items() if s == "test"}
     rows = _series_probabilities(model, preprocess, data_dir, truths, weighting, test)
     out = models_dir / name / "evaluation" / "series_level"
     predictions = write_rows(rows, out / "series_predictions.csv")
-    return evaluate_predictions_csv(predictions, out, threshold=model.meta["threshold"], title=f"{name}: series (test)")
+    return evaluate_predictions_csv(predictions, out, threshold=model.meta.threshold, title=f"{name}: series (test)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from apps.ankle_xray.result_details import FragmentDetails, FragmentStudyDetails
+from dicom_out.result_json import read_details
 from training.app_evaluation import parse_evaluation_args, truths_with_results, write_rows
 from training.detection_metrics import detection_metrics, match_detections
 from training.metrics import binary_classification_metrics
@@ -29,11 +31,12 @@ IOU_THRESHOLD = 0.5
 POSITIVE = "LMAF"
 
 
-def _predictions(result: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+def _predictions(result: dict[str, Any] | None) -> dict[str, list[FragmentDetails]]:
     """The app's fragments grouped by source SOPInstanceUID."""
-    by_image: dict[str, list[dict[str, Any]]] = {}
-    for fragment in (result or {}).get("details", {}).get("fragments", []):
-        by_image.setdefault(fragment["sop_instance_uid"], []).append(fragment)
+    by_image: dict[str, list[FragmentDetails]] = {}
+    details = read_details(result, FragmentStudyDetails)
+    for fragment in details.fragments if details else []:
+        by_image.setdefault(fragment.sop_instance_uid, []).append(fragment)
     return by_image
 
 
@@ -44,8 +47,8 @@ def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -
         found = _predictions(result)
         for image in truth["images"]:
             fragments = found.get(image["sop_instance_uid"], [])
-            boxes = np.array([f["box"] for f in fragments], float).reshape(-1, 4)
-            scores = np.array([f["detection_score"] for f in fragments], float)
+            boxes = np.array([f.box for f in fragments], float).reshape(-1, 4)
+            scores = np.array([f.detection_score for f in fragments], float)
             gt = np.array([f["box"] for f in image["fragments"]], float).reshape(-1, 4)
             predictions.append((boxes, scores))
             truths.append(gt)
@@ -58,10 +61,10 @@ def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -
                         "patient_id": truth["patient_id"],
                         "sop_instance_uid": image["sop_instance_uid"],
                         "true_class": image["fragments"][index]["class"],
-                        "predicted_class": fragment["class"],
+                        "predicted_class": fragment.label,
                         "label": int(image["fragments"][index]["class"] == POSITIVE),
-                        "probability": fragment["probabilities"][POSITIVE],
-                        "detection_score": fragment["detection_score"],
+                        "probability": fragment.probabilities[POSITIVE],
+                        "detection_score": fragment.detection_score,
                     }
                 )
     if not truths:

@@ -19,7 +19,9 @@ from typing import Any
 import highdicom as hd
 import numpy as np
 
-from apps.onfh_mri.grading import grade_from_counts, necrosis_percent
+from apps.onfh_mri.result_details import OnfhDetails
+from dicom_out.result_json import read_details
+from phantoms.hip_mri import true_grade
 from training.app_evaluation import parse_evaluation_args, truths_with_results, write_rows
 from training.metrics import wilson_interval
 
@@ -67,7 +69,8 @@ def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> di
     rows: list[dict[str, Any]] = []
     for truth_path, truth, result in truths_with_results(truth_root, results_root, "hip-mri"):
         study_dir = Path(results_root) / truth["study_instance_uid"]
-        hips = (result or {}).get("details", {}).get("hips", {})
+        details = read_details(result, OnfhDetails)
+        hips = details.hips if details else {}
         gt = np.load(truth_path.with_name("ground_truth_masks.npz"))
         seg_path = study_dir / "segmentation_seg.dcm"
         seg = read_seg_masks(seg_path, truth["sop_instance_uids"]) if seg_path.is_file() else {}
@@ -81,18 +84,18 @@ def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> di
             # must be the true key slice or one whose true head area is within KEY_AREA_TOLERANCE of it.
             areas = true_head.reshape(len(true_head), -1).sum(axis=1)
             uids = truth["sop_instance_uids"]
-            chosen = uids.index(found["key_slice_sop_instance_uid"]) if found else int(np.argmax(areas))
+            chosen = uids.index(found.key_slice_sop_instance_uid) if found else int(np.argmax(areas))
             head_px = int(areas[chosen])
             necrotic_px = int((gt["necrosis"][chosen].astype(bool) & true_head[chosen]).sum())
-            true_on_chosen = float(necrosis_percent(necrotic_px, head_px)) if head_px else 0.0
+            true_on_chosen = 100.0 * necrotic_px / head_px if head_px else 0.0
             row = {
                 "patient_id": truth["patient_id"],
                 "side": side,
                 "true_ratio_key": hip_truth["ratio_key_percent"],
                 "true_ratio": true_on_chosen,
-                "true_grade": grade_from_counts(necrotic_px, head_px).value if head_px else "no head",
-                "ratio": found["ratio_key_percent"] if found else None,
-                "grade": found["grade"] if found else "not found",
+                "true_grade": true_grade(necrotic_px, head_px) if head_px else "no head",
+                "ratio": found.ratio_key_percent if found else None,
+                "grade": found.grade if found else "not found",
                 "dice": dice(predicted, true_head) if predicted is not None else 0.0,
                 "key_slice_match": bool(found and chosen == int(np.argmax(areas))),
                 "key_slice_area_fraction": head_px / int(areas.max()),

@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from operators.atomic_io import atomic_write_bytes
-from operators.model_store import META_FILE
+from inference.model_meta import parse_model_meta
+from inference.model_store import META_FILE
+from run.atomic_io import atomic_write_bytes
 
 __all__ = ["export_torchscript", "weights_sha256"]
 
@@ -30,12 +31,16 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def export_torchscript(model: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
-    """Script `model` (eval mode, CPU) and save it with meta.json (plus weights_sha256) embedded."""
+    """Script `model` (eval mode, CPU) and save it with meta.json (plus weights_sha256) embedded.
+
+    The meta must parse as its kind's contract (inference.model_meta); ModelMetaError names what is missing.
+    """
     model = model.cpu().eval()
     full_meta = {**meta, "weights_sha256": weights_sha256(model)}
+    parse_model_meta(full_meta, where=f"meta of {path}")
     scripted = torch.jit.script(model)
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer, _extra_files={META_FILE: json.dumps(full_meta, indent=2, sort_keys=True)})
     atomic_write_bytes(Path(path), buffer.getvalue())
-    logger.info("Exported %s (%s)", path, full_meta.get("name"))
+    logger.info("Exported %s (%s)", path, full_meta["name"])
     return Path(path)

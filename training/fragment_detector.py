@@ -13,7 +13,8 @@ from monai.apps.detection.networks.retinanet_network import RetinaNet
 from monai.networks.blocks.feature_pyramid_network import FeaturePyramidNetwork
 from torch import Tensor, nn
 
-from operators.fragment_detection import DETECTOR_META_KEY, anchor_generator_from_meta, detector_from_meta
+from inference.box_detection import anchor_generator, build_detector
+from inference.model_meta import DetectorGeometry
 
 __all__ = [
     "DetectorConfig",
@@ -70,6 +71,17 @@ class DetectorConfig:
         """The geometry for meta["detector"] (JSON-ready lists)."""
         data = asdict(self)
         return {key: _to_json(data[key]) for key in _GEOMETRY_FIELDS}
+
+    def geometry(self) -> DetectorGeometry:
+        """The geometry as the app reads it back from the meta (inference.model_meta.DetectorGeometry)."""
+        return DetectorGeometry(
+            feature_map_strides=tuple(self.feature_map_strides),
+            base_anchor_shapes=tuple((float(w), float(h)) for w, h in self.base_anchor_shapes),
+            score_thresh=float(self.score_thresh),
+            topk_candidates_per_level=int(self.topk_candidates_per_level),
+            nms_thresh=float(self.nms_thresh),
+            detections_per_img=int(self.detections_per_img),
+        )
 
     def training_meta(self) -> dict[str, Any]:
         """The training hyper-parameters, for meta["training"]."""
@@ -157,11 +169,11 @@ class TrainableRetinaNetDetector(RetinaNetDetector):
 
 
 def build_trainable_detector(network: nn.Module, config: DetectorConfig) -> TrainableRetinaNetDetector:
-    """The training wrapper: same anchors and box selection as the app's `detector_from_meta`, plus ATSS + HNS."""
-    reference = detector_from_meta(network, {DETECTOR_META_KEY: config.detector_meta()})
+    """The training wrapper: same anchors and box selection as the app's `build_detector`, plus ATSS + HNS."""
+    reference = build_detector(network, config.geometry())
     detector = TrainableRetinaNetDetector(
         network=network,
-        anchor_generator=anchor_generator_from_meta(config.detector_meta()),
+        anchor_generator=anchor_generator(config.geometry()),
         spatial_dims=2,
         num_classes=len(config.labels),
         size_divisible=max(config.feature_map_strides),

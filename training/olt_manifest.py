@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from operators.study_index import index_folder, load_study
+from dicom_in.study_index import index_folder, load_study
 
 __all__ = ["olt_manifest_rows", "write_manifest", "NEGATIVES_PER_SERIES"]
 

@@ -25,7 +25,7 @@ import numpy as np
 import pydicom
 
 from apps.onfh_mri.hip_crop import NORMALISATION, HipCrop, normalise_crop
-from operators.pixel_decode import decode_image
+from dicom_in.pixel_decode import decode_image
 from phantoms.hip_mri import generate_hip_mri_dataset
 from training.evaluate_onfh import evaluate_onfh_run
 from training.export import export_torchscript
@@ -140,6 +140,7 @@ def build_onfh_model(
         input_size=DEMO_INPUT_SIZE,
         epochs=DEMO_EPOCHS,
         sdf_clip_px=8.0,  # the paper-scale 16 px at 256 input
+        crop_mm=CROP_MM,
         normalisation=NORMALISATION,
         demo=True,
         training_data=(
@@ -157,7 +158,7 @@ def build_onfh_model(
         ablation[variant] = segmentation_metrics(predicted, test_y.astype(bool))
         models[variant] = (model, config, report)
     model, config, report = models["geo-pixel"]
-    meta = {**segmenter_meta(config, report), "crop_mm": CROP_MM, "ablation_test_crops": len(test_x)}
+    meta = {**segmenter_meta(config, report), "ablation_test_crops": len(test_x)}
     export_torchscript(model, models_dir / MODEL_NAME / f"{MODEL_NAME}.ts", meta)
     test_dir = move_patients(data_dir, work_dir / "hip_mri_test", test_ids)  # the app sees only held-out patients
     generate_hip_mri_dataset(test_dir / "extra", patients=EXTRA_TEST_PATIENTS, seed=SEED + 1)

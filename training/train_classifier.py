@@ -29,8 +29,9 @@ from monai.transforms import Compose, RandFlip, RandRotate
 from torch import nn
 from tqdm import tqdm
 
-from operators.pixel_decode import decode_image
-from operators.preprocess import PreprocessSpec, make_preprocessor
+from dicom_in.pixel_decode import decode_image
+from inference.preprocess import PreprocessSpec
+from inference.preprocessor import make_preprocessor
 from training.classifier_cam import RESNET_STAGES, build_resnet_classifier
 from training.evaluate import evaluate_predictions_csv
 from training.export import export_torchscript

@@ -2,7 +2,7 @@
 
 The detector sees the whole radiograph preprocessed as the app does (percentile window to [0, 1], bilinear
 resize to `DetectorConfig.input_size` square, boxes scaled alike). The classifier sees square crops of the
-source-resolution radiograph made by `operators.crop_classifier.crop_model_input` (the app's own function),
+source-resolution radiograph made by `inference.square_crop.crop_model_input` (the app's own function),
 jittered around the ground-truth boxes in training, so the app's crops of detected boxes look like the
 training crops; at source resolution a 6 mm fragment still shows whether it is corticated. Class index 0 = SFO
 (ossicle), 1 = LMAF (avulsion fracture). Seeded and deterministic on the CPU.
@@ -25,8 +25,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from operators.crop_classifier import crop_model_input
-from operators.fragment_detection import DETECTOR_META_KEY, crop_fragment, detect_boxes, to_detector_layout
+from inference.box_detection import DETECTOR_META_KEY, detect_boxes, to_detector_layout
+from inference.model_meta import ClassifierMeta, parse_model_meta
+from inference.square_crop import crop_model_input, crop_square
 from training.fragment_detector import DetectorConfig, build_fragment_detector_network, build_trainable_detector
 from training.mobilenet_v2 import build_comparator, build_mobilenet_v2
 
@@ -174,7 +175,7 @@ def train_detector(samples: list[XraySample], config: DetectorConfig) -> tuple[n
 
 
 def crop_meta(config: ClassifierConfig) -> dict[str, Any]:
-    """The crop part of the classifier's contract, as `operators.crop_classifier.crop_model_input` reads it."""
+    """The crop part of the classifier's contract, as `inference.square_crop.crop_model_input` reads it."""
     return {
         "input_size": [config.crop_size, config.crop_size],
         "channels": 1,
@@ -185,12 +186,20 @@ def crop_meta(config: ClassifierConfig) -> dict[str, Any]:
     }
 
 
+def crop_contract(config: ClassifierConfig) -> ClassifierMeta:
+    """The crop contract a classifier trained with `config` carries, typed as the app reads it."""
+    meta = parse_model_meta(classifier_meta(config, "training", "training-crops", "0.0.0", "", False))
+    if not isinstance(meta, ClassifierMeta):
+        raise TypeError(f"expected a classifier contract, got {type(meta).__name__}")
+    return meta
+
+
 def _crop(sample: XraySample, box: np.ndarray, config: ClassifierConfig) -> np.ndarray:
     if sample.source is None:  # synthetic samples made at detector size only
-        return crop_fragment(sample.image, box, config.crop_size, config.crop_margin)
+        return crop_square(sample.image, box, config.crop_size, config.crop_margin)
     sx, sy = sample.scale
     source_box = np.asarray(box, np.float64) / np.array([sx, sy, sx, sy])
-    return crop_model_input(sample.source, source_box, crop_meta(config))[0]
+    return crop_model_input(sample.source, source_box, crop_contract(config))[0]
 
 
 def jittered_crops(
@@ -302,7 +311,7 @@ def detector_meta(config: DetectorConfig, name: str, version: str, training_data
         "mean": [0.0],
         "std": [1.0],
         "intensity": "percentile",
-        "layout": "transposed: pass images through operators.fragment_detection.to_detector_layout",
+        "layout": "transposed: pass images through inference.box_detection.to_detector_layout",
         "outputs": ["boxes", "scores"],
         DETECTOR_META_KEY: config.detector_meta(),
         "training": {"data": training_data, **config.training_meta()},
@@ -331,8 +340,9 @@ def classifier_meta(
 
 def load_studies(root: Path, input_size: int) -> list[XraySample]:
     """Every image of every `ground_truth.json` under `root`, preprocessed as the app does, boxes scaled."""
-    from operators.pixel_decode import decode_image
-    from operators.preprocess import PreprocessSpec, make_preprocessor, scale_to_unit
+    from dicom_in.pixel_decode import decode_image
+    from inference.preprocess import PreprocessSpec, scale_to_unit
+    from inference.preprocessor import make_preprocessor
 
     class_index = {name: i for i, name in enumerate(FRAGMENT_CLASSES)}
     preprocess = make_preprocessor(
@@ -364,13 +374,13 @@ def _evaluate(
     """Held-out detection metrics (scripted detector, as the app loads it) and classifier AUC on exact GT crops."""
     from sklearn.metrics import roc_auc_score
 
-    from operators.fragment_detection import detector_from_meta
-    from operators.model_store import META_FILE
+    from inference.box_detection import build_detector
+    from inference.model_meta import DetectorMeta
+    from inference.model_store import ModelStore
     from training.detection_metrics import detection_metrics
 
-    extra = {META_FILE: ""}
-    network = torch.jit.load(str(detector_ts), map_location="cpu", _extra_files=extra)
-    detector = detector_from_meta(network, json.loads(extra[META_FILE]))
+    loaded = ModelStore(detector_ts.parent, "cpu", optimize=False).get(detector_ts.stem, DetectorMeta)
+    detector = build_detector(loaded.module, loaded.meta.detector)
     images = torch.from_numpy(np.stack([s.image for s in samples]))[:, None]
     predictions = []
     for first in range(0, len(samples), 16):

@@ -63,6 +63,7 @@ class SegmenterConfig:
     variant: str = "geo-pixel"
     labels: tuple[str, str] = ("background", "femoral_head")
     input_size: int = 256
+    crop_mm: float = 100.0  # physical side of the square crop the app cuts around each head
     normalisation: str = "per-crop z-score: (x - mean(x)) / std(x) over the 256x256 crop, float32"
     channels: tuple[int, ...] = (8, 16, 32, 64)
     norm: str = "instance"
@@ -248,6 +249,7 @@ def segmenter_meta(config: SegmenterConfig, report: dict[str, Any]) -> dict[str,
         "labels": list(config.labels),
         "input_size": [config.input_size, config.input_size],
         "channels": 1,
+        "crop_mm": config.crop_mm,
         "normalisation": config.normalisation,
         "outputs": ["logits"],
         "activation": "sigmoid",
@@ -311,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=defaults.name)
     parser.add_argument("--version", default=defaults.version)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--crop-mm", type=float, default=defaults.crop_mm, help="side of the crops in mm")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--channels", type=int, nargs="+", default=list(defaults.channels))
@@ -337,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         variant=args.variant,
         channels=tuple(args.channels),
         epochs=args.epochs,
+        crop_mm=args.crop_mm,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,

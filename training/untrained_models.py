@@ -58,12 +58,16 @@ def export_untrained_segmenter(
 
     torch.manual_seed(seed)
     config = SegmenterConfig(
-        name=name, variant="plain", input_size=input_size, channels=channels, normalisation=NORMALISATION
+        name=name,
+        variant="plain",
+        input_size=input_size,
+        channels=channels,
+        crop_mm=CROP_MM,
+        normalisation=NORMALISATION,
     )
     meta = {
         **segmenter_meta(config, {}),
         "version": "0.0.0-untrained",
-        "crop_mm": CROP_MM,
         "training": {"data": purpose},
         "demo": True,
     }

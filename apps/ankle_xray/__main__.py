@@ -1,5 +1,5 @@
 from apps.ankle_xray.app import AnkleXrayApp
-from apps.batch import main
+from run.batch import main
 
 # Guarded: worker processes started with spawn import this module again (as __mp_main__).
 if __name__ == "__main__":

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from apps.ankle_xray.report_operator import FragmentReportOperator
-from apps.batch import BatchApplication
-from operators import dicom_codes
+from apps.catalog import app_info
+from dicom_out import codes
+from inference.model_meta import ClassifierMeta
+from inference.model_store import ModelError, ModelStore
 from operators.box_detector import BoxDetectionOperator
 from operators.crop_classifier import CropClassifierOperator
 from operators.image_preprocessor import ImagePreprocessorOperator
 from operators.series_selector import SeriesSelectorOperator
 from operators.study_loader import StudyLoaderOperator
 from operators.study_result_writer import StudyResultWriterOperator
+from run.batch import BatchApplication
 
-__all__ = ["AnkleXrayApp", "SELECTION_RULES", "CLASSIFIER"]
+__all__ = ["AnkleXrayApp", "DETECTOR", "CLASSIFIER"]
 
-SELECTION_RULES = Path(__file__).with_name("selection_rules.json")
 DETECTOR = "ankle_xray_detector"  # named by the selection rules, which send every radiograph to it
 CLASSIFIER = "ankle_xray_classifier"
 
@@ -24,27 +24,40 @@ CLASSIFIER = "ankle_xray_classifier"
 class AnkleXrayApp(BatchApplication):
     """Finds perimalleolar fragments on every ankle radiograph of a study and classifies each LMAF vs SFO."""
 
-    app_name = "ankle_xray"
-    app_version = "0.1.0"
-    required_models = (DETECTOR, CLASSIFIER)
+    info = app_info("ankle_xray")
+
+    @classmethod
+    def check_models(cls, store: ModelStore) -> None:
+        """The classifier must read square crops around the detector's boxes."""
+        super().check_models(store)
+        classifier = store.get(CLASSIFIER, ClassifierMeta)
+        if classifier.meta.crop is None:
+            raise ModelError(
+                f"Model {CLASSIFIER!r} at {classifier.path} has no 'crop' in its meta: not a crop classifier"
+            )
 
     def compose(self) -> None:
         store, batch_size = self.model_store, self.batch_size
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
-        selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
+        selector = SeriesSelectorOperator(self, rules_path=self.info.selection_rules, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=store, name="image_preprocessor")
         detect = BoxDetectionOperator(self, model_store=store, batch_size=batch_size, name="fragment_detector")
         classify = CropClassifierOperator(
             self, model_store=store, model_name=CLASSIFIER, batch_size=batch_size, name="fragment_classifier"
         )
         report = FragmentReportOperator(
-            self, model_store=store, classifier=CLASSIFIER, app_version=self.app_version, name="fragment_report"
+            self,
+            model_store=store,
+            classifier=CLASSIFIER,
+            app_name=self.info.name,
+            app_version=self.info.version,
+            name="fragment_report",
         )
         writer = StudyResultWriterOperator(
             self,
             output_root=self.run_options.output,
             ledger=self.ledger,
-            procedure=dicom_codes.PLAIN_RADIOGRAPHY,
+            procedure=codes.PLAIN_RADIOGRAPHY,
             name="result_writer",
         )
         self.add_flow(loader, selector, {(loader.OUTPUT, selector.INPUT)})

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from operators import dicom_codes
-from operators.findings import Concept
+from dicom_out import codes
+from dicom_out.findings import Concept
 
 __all__ = ["FragmentCall", "CLASS_CONCEPTS", "call_fragment", "study_summary"]
 
 # The classifier's labels (its meta "labels") mapped to the concepts the SR reports.
-CLASS_CONCEPTS: dict[str, Concept] = {"LMAF": dicom_codes.AVULSION_FRACTURE, "SFO": dicom_codes.OSSICLE}
+CLASS_CONCEPTS: dict[str, Concept] = {"LMAF": codes.AVULSION_FRACTURE, "SFO": codes.OSSICLE}
 
 
 @dataclass(frozen=True)

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from apps.batch import BatchApplication
+from apps.catalog import app_info
 from apps.olt_mri.report_operator import OltReportOperator
 from operators.image_preprocessor import ImagePreprocessorOperator
 from operators.series_selector import SeriesSelectorOperator
 from operators.study_loader import StudyLoaderOperator
 from operators.study_result_writer import StudyResultWriterOperator
 from operators.torchscript_inference import TorchScriptInferenceOperator
+from run.batch import BatchApplication
 
-__all__ = ["OltMriApp", "SELECTION_RULES"]
-
-SELECTION_RULES = Path(__file__).with_name("selection_rules.json")
+__all__ = ["OltMriApp"]
 
 
 class OltMriApp(BatchApplication):
     """Classifies osteochondral lesions of the talus on ankle MRI (T1 and T2, coronal and sagittal)."""
 
-    app_name = "olt_mri"
-    app_version = "0.1.0"
-    required_models = ("olt_mri_t1", "olt_mri_t2")
+    info = app_info("olt_mri")
 
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
-        selector = SeriesSelectorOperator(self, rules_path=SELECTION_RULES, name="series_selector")
+        selector = SeriesSelectorOperator(self, rules_path=self.info.selection_rules, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=self.model_store, name="image_preprocessor")
         inference = TorchScriptInferenceOperator(
             self, model_store=self.model_store, batch_size=self.batch_size, name="inference"
         )
-        report = OltReportOperator(self, model_store=self.model_store, app_version=self.app_version, name="olt_report")
+        report = OltReportOperator(
+            self,
+            model_store=self.model_store,
+            app_name=self.info.name,
+            app_version=self.info.version,
+            name="olt_report",
+        )
         writer = StudyResultWriterOperator(
             self, output_root=self.run_options.output, ledger=self.ledger, name="result_writer"
         )

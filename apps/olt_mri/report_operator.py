@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 
 from apps.olt_mri.lesion_call import SeriesCall, call_series, call_study
-from operators import dicom_codes
-from operators.findings import Algorithm, Finding, StudyReport
-from operators.overlay import caption, enlarge, heatmap_overlay, window_to_uint8
-from operators.report_stage import ReportStageOperator
-from operators.study_work import KeyImage, SeriesImages, StudyResult, StudyWork
+from apps.olt_mri.result_details import OltDetails, SeriesDetails, StudyCallDetails
+from dicom_out import codes
+from dicom_out.findings import Finding, KeyImage, StudyReport
+from inference.model_meta import ClassifierMeta
+from operators.report_stage import ReportStageOperator, banner
+from pictures.overlay import caption, enlarge, heatmap_overlay, window_to_uint8
+from pipeline.study_work import SeriesImages, Status, StudyResult, StudyWork
 
 __all__ = ["OltReportOperator"]
 
 logger = logging.getLogger(__name__)
-
-DEMO_BANNER = "DEMO MODEL - NOT FOR CLINICAL USE"
 
 
 def _finding(images: SeriesImages, call: SeriesCall) -> Finding:
@@ -23,31 +23,45 @@ def _finding(images: SeriesImages, call: SeriesCall) -> Finding:
     laterality = str(header.get("Laterality") or header.get("ImageLaterality") or "")
     return Finding(
         tracking_id=call.rule,
-        finding_type=dicom_codes.LESION,
+        finding_type=codes.LESION,
         present=call.present,
         probability=call.probability,
-        finding_site=dicom_codes.TALUS,
-        laterality=dicom_codes.laterality_concept(laterality),
+        finding_site=codes.TALUS,
+        laterality=codes.laterality_concept(laterality),
         source_images=[header],
     )
 
 
-def _key_image(images: SeriesImages, call: SeriesCall, banner: str) -> KeyImage:
+def _key_image(images: SeriesImages, call: SeriesCall, banner_text: str) -> KeyImage:
     key = call.key_index
     gray = enlarge(window_to_uint8(images.pixels[key]))
     rgb = heatmap_overlay(gray, images.outputs["cam"][key])
     verdict = "OLT suspected" if call.present else "no OLT"
-    text = f"{banner} | {call.rule}: {verdict} p={call.probability:.2f}"
+    text = f"{banner_text} | {call.rule}: {verdict} p={call.probability:.2f}"
     return KeyImage(
-        source=images.instances[key],
+        source=images.instances[key].header,
         rgb=caption(rgb, text),
         description=f"msk-maps olt_mri key slice {call.rule}"[:64],
         name="key_" + call.rule.replace(" ", "_"),
     )
 
 
+def _series_details(images: SeriesImages, call: SeriesCall) -> SeriesDetails:
+    return SeriesDetails(
+        rule=call.rule,
+        series_instance_uid=images.selected.series.uid,
+        series_description=images.selected.series.description,
+        present=call.present,
+        probability=round(call.probability, 6),
+        key_sop_instance_uid=images.instances[call.key_index].sop_instance_uid,
+        slice_probabilities=list(call.slice_probabilities),
+        decoders=sorted(set(images.decoders)),
+        passed_over=images.selected.passed_over,
+    )
+
+
 class OltReportOperator(ReportStageOperator):
-    """Calls each series and the study (see lesion_call), builds findings, key images and the CSV row.
+    """Calls each series and the study (see lesion_call), builds findings, key images and the details.
 
     Named input:
         predictions: StudyWork whose series carry "probabilities" and "cam" outputs.
@@ -59,17 +73,16 @@ class OltReportOperator(ReportStageOperator):
 
     def process(self, work: StudyWork) -> None:
         if not work.series_images:
-            self.no_matching_series(work, ("call", "probability"), "T1/T2 coronal or sagittal series")
+            self.no_matching_series(work, OltDetails.CSV_COLUMNS, "T1/T2 coronal or sagittal series")
             return
         calls, findings, keys, models = [], [], [], {}
         for images in work.series_images:
-            model = self._store.get(images.selected.model)
+            model = self._store.get(images.selected.model, ClassifierMeta)
             models[model.name] = model
-            call = call_series(images.selected.rule, images.outputs["probabilities"][:, 1], model.meta["threshold"])
+            call = call_series(images.selected.rule, images.outputs["probabilities"][:, 1], model.meta.threshold)
             calls.append(call)
             findings.append(_finding(images, call))
-            banner = DEMO_BANNER if model.meta.get("demo") else "Research use"
-            keys.append(_key_image(images, call, banner))
+            keys.append(_key_image(images, call, banner([model])))
         study = call_study(calls)
         verdict = "OLT suspected" if study.present else "No OLT"
         summary = (
@@ -77,40 +90,15 @@ class OltReportOperator(ReportStageOperator):
             + ", ".join(f"{c.rule} p={c.probability:.2f}" for c in calls)
             + ")"
         )
-        algorithm = Algorithm(
-            name="msk-maps olt_mri",
-            version=self._version,
-            parameters={name: f"{m.meta['version']} sha256:{m.sha256[:12]}" for name, m in sorted(models.items())},
+        report = StudyReport(
+            study_uid=work.uid, algorithm=self.algorithm(models.values()), findings=findings, summary=summary
         )
-        report = StudyReport(study_uid=work.uid, algorithm=algorithm, findings=findings, summary=summary)
-        work.result = StudyResult(
-            status="ok",
-            report=report,
-            key_images=keys,
-            details={
-                "study_call": {
-                    "present": study.present,
-                    "probability": round(study.probability, 6),
-                    "by_weighting": {k: round(v, 6) for k, v in study.by_weighting.items()},
-                },
-                "series": [
-                    {
-                        "rule": c.rule,
-                        "series_instance_uid": i.selected.series.uid,
-                        "series_description": i.selected.series.description,
-                        "present": c.present,
-                        "probability": round(c.probability, 6),
-                        "key_sop_instance_uid": i.instances[c.key_index].sop_instance_uid,
-                        "slice_probabilities": list(c.slice_probabilities),
-                        "decoders": sorted(set(i.decoders)),
-                        "passed_over": i.selected.passed_over,
-                    }
-                    for c, i in zip(calls, work.series_images, strict=True)
-                ],
-            },
-            csv_row={
-                "call": "positive" if study.present else "negative",
-                "probability": round(study.probability, 6),
-                **{f"p_{c.rule.replace(' ', '_')}": round(c.probability, 6) for c in calls},
-            },
+        details = OltDetails(
+            study_call=StudyCallDetails(
+                present=study.present,
+                probability=round(study.probability, 6),
+                by_weighting={k: round(v, 6) for k, v in study.by_weighting.items()},
+            ),
+            series=[_series_details(i, c) for c, i in zip(calls, work.series_images, strict=True)],
         )
+        work.result = StudyResult(status=Status.OK, report=report, key_images=keys, details=details)

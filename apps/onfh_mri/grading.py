@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 
-__all__ = ["Grade", "grade_from_counts", "grade_from_percent", "necrosis_percent"]
+__all__ = ["Grade", "RECOMMENDATIONS", "grade_from_counts", "grade_from_percent", "necrosis_percent"]
 
 _WITHOUT_BELOW = Fraction(1, 10)  # percent
 _MILD_BELOW = Fraction(15)
@@ -25,6 +25,15 @@ class Grade(str, Enum):
     MILD = "Mild"
     MODERATE = "Moderate"
     SEVERE = "Severe"
+
+
+# Decision-support wording shown with each grade; a site replaces it with its own pathway.
+RECOMMENDATIONS: dict[Grade, str] = {
+    Grade.WITHOUT: "No femoral head necrosis detected; routine care.",
+    Grade.MILD: "Mild necrotic involvement (<15%): consider joint-preserving management and MRI follow-up.",
+    Grade.MODERATE: "Moderate necrotic involvement (15-30%): orthopaedic referral; joint-preserving surgery may apply.",
+    Grade.SEVERE: "Severe necrotic involvement (>30%): orthopaedic referral; high risk of collapse.",
+}
 
 
 def grade_from_percent(percent: Fraction | Decimal | int | str) -> Grade:

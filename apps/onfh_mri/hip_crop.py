@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from inference.preprocess import scale_to_unit
+
 __all__ = ["HipCrop", "normalise_crop", "NORMALISATION"]
 
 NORMALISATION = "per-crop: scaled to [0, 1] between the crop's 0.5th and 99.5th percentiles, clipped"
@@ -61,5 +63,4 @@ class HipCrop:
 
 def normalise_crop(crop: np.ndarray) -> np.ndarray:
     """Crop intensities scaled to [0, 1] between its 0.5th and 99.5th percentiles (the model's input)."""
-    low, high = np.percentile(crop, (0.5, 99.5))
-    return np.clip((crop - low) / max(float(high - low), 1e-6), 0.0, 1.0).astype(np.float32)
+    return scale_to_unit(crop)

@@ -7,7 +7,7 @@ both build their inputs here, so the floor times exactly what the app runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -15,9 +15,10 @@ from scipy import ndimage
 
 from apps.onfh_mri.hip_crop import HipCrop, normalise_crop
 from apps.onfh_mri.hip_locator import HeadLocation, locate_femoral_heads, patient_x_of_columns
-from operators.study_work import SeriesImages
+from dicom_in.series_decode import DecodedSeries
+from inference.model_meta import SegmenterMeta
 
-__all__ = ["HipRegion", "series_geometry", "series_volume", "hip_regions", "head_mask"]
+__all__ = ["HipRegion", "HipPayload", "series_geometry", "series_volume", "hip_regions", "head_mask"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,15 @@ class HipRegion:
     count: int
 
 
-def series_geometry(images: SeriesImages) -> tuple[tuple[float, float], np.ndarray]:
+@dataclass
+class HipPayload:
+    """onfh_mri's own data on a series: the located hips by side ("R"/"L") and, after the U-Net, their masks."""
+
+    regions: dict[str, HipRegion]
+    head_masks: dict[str, np.ndarray] = field(default_factory=dict)  # side -> (slices, rows, cols) bool
+
+
+def series_geometry(images: DecodedSeries) -> tuple[tuple[float, float], np.ndarray]:
     """Pixel spacing (row, col) in mm and the patient x of each column, from the first slice's header."""
     header = images.instances[0].header
     spacing = (float(header.PixelSpacing[0]), float(header.PixelSpacing[1]))
@@ -40,7 +49,7 @@ def series_geometry(images: SeriesImages) -> tuple[tuple[float, float], np.ndarr
     return spacing, column_x
 
 
-def series_volume(images: SeriesImages) -> np.ndarray:
+def series_volume(images: DecodedSeries) -> np.ndarray:
     """The series' slices stacked (slices, rows, cols) as float32; slices of different sizes are refused."""
     shapes = {p.shape for p in images.pixels}
     if len(shapes) != 1:
@@ -49,10 +58,10 @@ def series_volume(images: SeriesImages) -> np.ndarray:
 
 
 def hip_regions(
-    volume: np.ndarray, spacing: tuple[float, float], column_x: np.ndarray, meta: dict
+    volume: np.ndarray, spacing: tuple[float, float], column_x: np.ndarray, meta: SegmenterMeta
 ) -> tuple[dict[str, HipRegion], np.ndarray]:
     """Both heads located and every slice cropped around each: regions by side, crops (n, 1, size, size)."""
-    size, side_mm = int(meta["input_size"][0]), float(meta["crop_mm"])
+    size, side_mm = meta.input_size[0], meta.crop_mm
     regions: dict[str, HipRegion] = {}
     crops: list[np.ndarray] = []
     for side, location in locate_femoral_heads(volume, spacing, column_x).items():

@@ -11,10 +11,11 @@ import logging
 import torch
 from monai.deploy.core import Fragment
 
-from apps.onfh_mri.hip_regions import head_mask, hip_regions, series_geometry, series_volume
-from operators.model_store import ModelStore
+from apps.onfh_mri.hip_regions import HipPayload, head_mask, hip_regions, series_geometry, series_volume
+from inference.model_meta import SegmenterMeta
+from inference.model_store import ModelStore
 from operators.study_stage import StudyStageOperator
-from operators.study_work import StudyWork
+from pipeline.study_work import StudyWork
 
 __all__ = ["HipCropOperator", "HeadMaskOperator"]
 
@@ -27,8 +28,8 @@ class HipCropOperator(StudyStageOperator):
     Named input:
         decoded_series: StudyWork whose series_images carry the axial T1 slices' pixels.
     Named output:
-        model_inputs: the same StudyWork; each series has `regions` by side ("R"/"L") and the crops of all
-        its hips as `model_input` (no input when no head was found).
+        model_inputs: the same StudyWork; each series has a HipPayload (hips by side, "R"/"L") and the crops
+        of all its hips as `model_input` (no input when no head was found).
     """
 
     INPUT = "decoded_series"
@@ -42,10 +43,11 @@ class HipCropOperator(StudyStageOperator):
     def process(self, work: StudyWork) -> None:
         for images in work.series_images:
             spacing, column_x = series_geometry(images)
-            meta = self._store.get(images.selected.model).meta
-            images.regions, crops = hip_regions(series_volume(images), spacing, column_x, meta)
-            images.model_input = torch.from_numpy(crops) if images.regions else None
-            if not images.regions:
+            meta = self._store.get(images.selected.model, SegmenterMeta).meta
+            regions, crops = hip_regions(series_volume(images), spacing, column_x, meta)
+            images.app_data = HipPayload(regions)
+            images.model_input = torch.from_numpy(crops) if regions else None
+            if not regions:
                 logger.warning("Study %s: no femoral head located in %s", work.uid, images.selected.series.uid)
 
 
@@ -53,9 +55,9 @@ class HeadMaskOperator(StudyStageOperator):
     """Per series and hip: the U-Net's crop probabilities mapped back to a head mask on the source grid.
 
     Named input:
-        predictions: StudyWork whose series carry `regions` and the model's outputs for their crops.
+        predictions: StudyWork whose series carry a HipPayload and the model's outputs for their crops.
     Named output:
-        head_masks: the same StudyWork; outputs "head_R"/"head_L" are boolean mask volumes (logits released).
+        head_masks: the same StudyWork; each HipPayload holds a boolean head mask volume per side (logits released).
     """
 
     INPUT = "predictions"
@@ -68,10 +70,11 @@ class HeadMaskOperator(StudyStageOperator):
 
     def process(self, work: StudyWork) -> None:
         for images in work.series_images:
-            if not images.regions:
+            hips = images.payload(HipPayload)
+            if not hips.regions:
                 continue
-            meta = self._store.get(images.selected.model).meta
-            logits = images.outputs.pop(meta["outputs"][0])
+            meta = self._store.get(images.selected.model, SegmenterMeta).meta
+            logits = images.outputs.pop(meta.outputs[0])
             shape = images.pixels[0].shape
-            for side, region in images.regions.items():
-                images.outputs[f"head_{side}"] = head_mask(region, logits, shape, float(meta["threshold"]))
+            for side, region in hips.regions.items():
+                hips.head_masks[side] = head_mask(region, logits, shape, meta.threshold)

@@ -11,8 +11,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from operators.image_file import read_header, read_with_pixels
-from operators.pixel_decode import PixelDataError, decode_image
+from dicom_in.image_file import read_header, read_with_pixels
+from dicom_in.pixel_decode import PixelDataError, decode_image
 from tests.dicom_factory import mr_slice
 
 # Bundled with pydicom: explicit and implicit VR, big endian, encapsulated (RLE, JPEG 2000) and trailing padding.

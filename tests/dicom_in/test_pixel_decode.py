@@ -14,7 +14,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from operators.pixel_decode import PixelDataError, decode_image
+from dicom_in.pixel_decode import PixelDataError, decode_image
 from phantoms.pixel_encoding import LOSSLESS_SYNTAXES, encode_pixel_data
 from tests.dicom_factory import mr_slice
 

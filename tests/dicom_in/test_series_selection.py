@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from operators.series_selection import SelectionRules, imaging_plane, mr_weighting, select_series
-from operators.study_index import load_study
+from dicom_in.series_selection import SelectionRules, imaging_plane, mr_weighting, select_series
+from dicom_in.study_index import load_study
 from tests.dicom_factory import mr_slice, write_mr_series
 
 SELECTION_RULES = Path(__file__).parents[2] / "apps" / "olt_mri" / "selection_rules.json"
@@ -82,8 +82,8 @@ def test_rules_file_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_select_all_takes_every_matching_series(tmp_path: Path) -> None:
-    from operators.series_selection import SelectionRule
-    from operators.study_index import index_folder
+    from dicom_in.series_selection import SelectionRule
+    from dicom_in.study_index import index_folder
 
     for number in (1, 2):
         write_mr_series(
@@ -98,7 +98,7 @@ def test_select_all_takes_every_matching_series(tmp_path: Path) -> None:
 
 
 def test_an_unknown_select_mode_is_refused() -> None:
-    from operators.series_selection import SelectionRule
+    from dicom_in.series_selection import SelectionRule
 
     with pytest.raises(ValueError, match="select must be"):
         SelectionRule("r", "m", {}, select="some")

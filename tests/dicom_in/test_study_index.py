@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from operators import study_index
-from operators.study_index import index_folder, load_study, shard_of
+from dicom_in import study_index
+from dicom_in.study_index import index_folder, load_study, shard_of
 from tests.dicom_factory import write_mr_series
 
 
@@ -36,7 +36,7 @@ def test_indexing_in_processes_gives_the_serial_index(
     (tmp_path / "b" / "junk.dcm").write_bytes(b"DICM" * 50)
     serial = index_folder(tmp_path)
     monkeypatch.setattr(study_index, "FILES_PER_PROCESS", 3)
-    with caplog.at_level(logging.INFO, logger="operators.study_index"):
+    with caplog.at_level(logging.INFO, logger="dicom_in.study_index"):
         parallel = index_folder(tmp_path, processes=2)
     assert "Indexing 9 files in 2 processes" in caplog.text
     assert parallel == serial

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from operators.sc_builder import build_secondary_capture, patient_orientation
+from dicom_out.sc_builder import build_secondary_capture, patient_orientation
 from tests.dicom_factory import mr_slice
 from tests.dicom_validation import dciodvfy_errors
 

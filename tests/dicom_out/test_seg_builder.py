@@ -6,9 +6,9 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from operators import dicom_codes as dc
-from operators.findings import Algorithm, Segment, SegmentationResult
-from operators.seg_builder import build_segmentation
+from dicom_out import codes as dc
+from dicom_out.findings import Algorithm, Segment, SegmentationResult
+from dicom_out.seg_builder import build_segmentation
 from tests.dicom_factory import mr_slice
 from tests.dicom_validation import dciodvfy_errors
 

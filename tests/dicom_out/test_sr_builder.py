@@ -11,11 +11,11 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from operators import dicom_codes as dc
-from operators.findings import Algorithm, Finding, ImageRegion, Measurement, StudyReport
-from operators.sr_builder import build_measurement_report
-from operators.sr_content import box_region
-from operators.uids import derived_uid
+from dicom_out import codes as dc
+from dicom_out.findings import Algorithm, Finding, ImageRegion, Measurement, StudyReport
+from dicom_out.sr_builder import build_measurement_report
+from dicom_out.sr_content import box_region
+from dicom_out.uids import derived_uid
 from tests.dicom_factory import mr_slice
 from tests.dicom_validation import dciodvfy_errors
 

@@ -4,46 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from operators.fragment_detection import (
-    DETECTOR_META_KEY,
-    anchor_generator_from_meta,
-    crop_fragment,
-    detect_boxes,
-    detector_from_meta,
-    to_detector_layout,
-)
+from inference.box_detection import anchor_generator, build_detector, detect_boxes, to_detector_layout, to_source_box
+from inference.model_meta import DetectorGeometry
 
 
-def _ramp(height: int = 40, width: int = 60) -> np.ndarray:
-    """value = 1000 * row + column: any crop reveals where it came from."""
-    rows, cols = np.mgrid[0:height, 0:width]
-    return (1000.0 * rows + cols).astype(np.float32)
-
-
-def test_crop_without_resampling_is_the_exact_window() -> None:
-    image = _ramp()
-    # box 10 px wide, 6 high, margin 0 → side 10, centred at (25, 18): columns 20..29, rows 13..22
-    crop = crop_fragment(image, (20, 15, 30, 21), size=10, margin=0.0)
-    np.testing.assert_allclose(crop, image[13:23, 20:30], atol=1e-2)
-
-
-def test_crop_margin_resize_and_padding() -> None:
-    image = _ramp()
-    # side 10 * 1.2 = 12 sampled at 6 px: every other pixel centre lands half-way between two pixels
-    crop = crop_fragment(image, (20, 15, 30, 25), size=6, margin=0.2)
-    np.testing.assert_allclose(crop[0], 1000 * 14.5 + np.arange(19.5, 31, 2), atol=1e-2)
-    # a box at the corner: what falls outside the image is zero, what falls inside is the image
-    corner = crop_fragment(image, (0, 0, 4, 4), size=8, margin=1.0)
-    np.testing.assert_allclose(corner[:2], 0, atol=1e-2)
-    np.testing.assert_allclose(corner[:, :2], 0, atol=1e-2)
-    np.testing.assert_allclose(corner[2:, 2:], image[:6, :6], atol=1e-2)
-    with pytest.raises(ValueError, match="2D"):
-        crop_fragment(image[None], (0, 0, 4, 4), size=8, margin=0.0)
+def _geometry(strides=(8,), shapes=((8.0, 8.0),)) -> DetectorGeometry:
+    return DetectorGeometry(
+        feature_map_strides=strides,
+        base_anchor_shapes=shapes,
+        score_thresh=0.5,
+        topk_candidates_per_level=10,
+        nms_thresh=0.3,
+        detections_per_img=3,
+    )
 
 
 def test_anchor_geometry_from_meta() -> None:
-    meta = {"feature_map_strides": [8, 16], "base_anchor_shapes": [[8, 8], [12, 6]]}
-    generator = anchor_generator_from_meta(meta)
+    generator = anchor_generator(_geometry((8, 16), ((8.0, 8.0), (12.0, 6.0))))
     widths = [(c[:, 2] - c[:, 0]).tolist() for c in generator.cell_anchors]
     assert widths == [[8.0, 12.0], [16.0, 24.0]]
     images = torch.zeros(1, 1, 32, 64)
@@ -66,15 +43,7 @@ class _FixedHead(torch.nn.Module):
 
 
 def test_detect_boxes_returns_column_x_and_uses_meta_thresholds() -> None:
-    geometry = {
-        "feature_map_strides": [8],
-        "base_anchor_shapes": [[8, 8]],
-        "score_thresh": 0.5,
-        "nms_thresh": 0.3,
-        "detections_per_img": 3,
-        "topk_candidates_per_level": 10,
-    }
-    detector = detector_from_meta(_FixedHead(), {DETECTOR_META_KEY: geometry})
+    detector = build_detector(_FixedHead(), _geometry())
     assert detector.box_selector.score_thresh == 0.5 and detector.box_selector.detections_per_img == 3
     [(boxes, scores)] = detect_boxes(detector, torch.zeros(1, 1, 32, 64))  # H=32, W=64
     # cell (column 5, row 1) of stride 8 → centre (44, 12), anchor 8x8
@@ -82,3 +51,9 @@ def test_detect_boxes_returns_column_x_and_uses_meta_thresholds() -> None:
     assert scores.shape == (1,) and scores[0] > 0.99
     with pytest.raises(ValueError, match="B, C, H, W"):
         detect_boxes(detector, torch.zeros(1, 32, 64))
+
+
+def test_boxes_map_back_per_axis_and_clip_to_the_image() -> None:
+    # A 256x256 model input made from a 512-row, 384-column radiograph.
+    assert to_source_box((64.0, 32.0, 128.0, 96.0), (256, 256), (512, 384)) == pytest.approx((96, 64, 192, 192))
+    assert to_source_box((-5.0, 250.0, 10.0, 300.0), (256, 256), (512, 384)) == pytest.approx((0, 500, 15, 512))

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from operators.model_store import META_FILE, ModelError, ModelStore
+from inference.model_meta import ClassifierMeta, ModelMetaError, SegmenterMeta
+from inference.model_store import META_FILE, ModelError, ModelStore
 from training.export import export_torchscript
 
 
@@ -26,8 +27,13 @@ class TinyClassifier(torch.nn.Module):
 META = {
     "name": "tiny",
     "version": "1.0",
+    "task": "classification",
     "labels": ["a", "b"],
     "input_size": [8, 8],
+    "channels": 3,
+    "mean": [0.0, 0.0, 0.0],
+    "std": [1.0, 1.0, 1.0],
+    "threshold": 0.5,
     "outputs": ["probabilities", "cam"],
 }
 
@@ -38,7 +44,8 @@ def test_export_then_load_predicts_in_batches(tmp_path: Path, optimize: bool) ->
     model = TinyClassifier().eval()
     export_torchscript(model, tmp_path / "tiny" / "tiny.ts", META)
     loaded = ModelStore(tmp_path, device="cpu", optimize=optimize).get("tiny")
-    assert loaded.meta["weights_sha256"] and loaded.meta["labels"] == ["a", "b"]
+    assert isinstance(loaded.meta, ClassifierMeta)
+    assert len(loaded.meta.weights_sha256) == 64 and loaded.meta.labels == ("a", "b")
     x = torch.randn(5, 3, 8, 8)
     outputs = loaded.predict(x, batch_size=2)
     with torch.no_grad():
@@ -62,3 +69,27 @@ def test_model_must_be_the_one_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="says it is 'tiny', expected 'other'"):
         ModelStore(tmp_path).get("other")
     assert json.loads(json.dumps(META))  # meta stays plain JSON
+
+
+def test_a_model_of_another_kind_is_refused_by_name(tmp_path: Path) -> None:
+    export_torchscript(TinyClassifier(), tmp_path / "tiny" / "tiny.ts", META)
+    store = ModelStore(tmp_path)
+    assert store.get("tiny", ClassifierMeta).meta.threshold == 0.5
+    with pytest.raises(ModelError, match="'tiny' .* is a ClassifierMeta .*expected a SegmenterMeta"):
+        store.get("tiny", SegmenterMeta)
+
+
+def test_export_refuses_a_meta_its_kind_cannot_use(tmp_path: Path) -> None:
+    broken = {key: value for key, value in META.items() if key not in ("threshold", "mean")}
+    with pytest.raises(ModelMetaError, match="'mean' missing; .*'threshold' missing"):
+        export_torchscript(TinyClassifier(), tmp_path / "tiny.ts", broken)
+    assert not (tmp_path / "tiny.ts").exists()
+
+
+def test_a_model_file_whose_meta_lacks_a_key_stops_at_load(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    meta = {key: value for key, value in META.items() if key != "threshold"}
+    torch.jit.save(torch.jit.script(TinyClassifier()), buffer, _extra_files={META_FILE: json.dumps(meta)})
+    (tmp_path / "tiny.ts").write_bytes(buffer.getvalue())
+    with pytest.raises(ModelError, match="'threshold' missing"):
+        ModelStore(tmp_path).get("tiny")

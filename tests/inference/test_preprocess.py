@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from operators.dali_preprocess import DaliPreprocessor
-from operators.preprocess import PreprocessSpec, intensity_window, make_preprocessor, preprocess_reference
+from inference.dali_preprocess import DaliPreprocessor
+from inference.model_meta import parse_model_meta
+from inference.preprocess import PreprocessSpec, intensity_window, preprocess_reference
+from inference.preprocessor import make_preprocessor
 
 IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
@@ -54,9 +56,18 @@ def test_percentile_scaling_clips_outliers() -> None:
 
 
 def test_spec_from_meta_and_validation() -> None:
-    spec = PreprocessSpec.from_meta(
-        {"input_size": [64, 48], "channels": 3, **{k: list(v) for k, v in IMAGENET.items()}}
-    )
+    meta = {
+        "name": "m",
+        "version": "1",
+        "task": "classification",
+        "labels": ["a", "b"],
+        "outputs": ["probabilities", "cam"],
+        "threshold": 0.5,
+        "input_size": [64, 48],
+        "channels": 3,
+        **{k: list(v) for k, v in IMAGENET.items()},
+    }
+    spec = PreprocessSpec.from_meta(parse_model_meta(meta))
     assert spec.size == (64, 48) and spec.intensity == "percentile"
     with pytest.raises(ValueError, match="intensity scaling 'zscore' is not supported"):
         PreprocessSpec(size=(8, 8), intensity="zscore", **IMAGENET)

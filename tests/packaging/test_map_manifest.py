@@ -142,11 +142,11 @@ def test_stage_app_lays_out_the_map_folders(tmp_path):
         (models / model).mkdir(parents=True)
         (models / model / f"{model}.ts").write_bytes(model.encode())
     cfg = bm.BuildConfig(models_dir=models, work=tmp_path / "work")
-    stage = bm.stage_app(spec, cfg, ["apps", "operators"], sdk_version="4.0.0")
+    stage = bm.stage_app(spec, cfg, ["apps", "operators", "run"], sdk_version="4.0.0")
     assert json.loads((stage / "etc/holoscan/app.json").read_text())["sdkVersion"] == "4.0.0"
     assert json.loads((stage / "etc/holoscan/pkg.json").read_text())["models"][0]["name"] == spec.models[0]
     app_root = stage / "opt/holoscan/app"
-    assert (app_root / "apps/olt_mri/app.py").exists() and (app_root / "apps/batch.py").exists()
+    assert (app_root / "apps/olt_mri/app.py").exists() and (app_root / "run/batch.py").exists()
     assert (app_root / "operators/__init__.py").exists()
     assert sorted(p.name for p in (app_root / "apps").iterdir() if p.is_dir()) == ["olt_mri"]  # no other apps
     assert not list(app_root.rglob("__pycache__"))

@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
-from operators.series_selection import imaging_plane, mr_weighting
+from dicom_in.series_selection import imaging_plane, mr_weighting
 from phantoms.ankle_mri import GROUND_TRUTH_FILE, ORIENTATION, generate_ankle_mri_dataset, write_ankle_mri_study
 from tests.dicom_validation import dciodvfy_errors
 

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from apps.onfh_mri.grading import Grade, grade_from_counts
-from operators.series_selection import imaging_plane, mr_weighting
+from dicom_in.series_selection import imaging_plane, mr_weighting
 from phantoms.hip_mri import (
     GROUND_TRUTH_FILE,
     MASKS_FILE,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from operators.overlay import (
+from pictures.overlay import (
     caption,
     draw_boxes,
     draw_contours,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.atomic_io import atomic_write, atomic_write_json
+from run.atomic_io import atomic_write, atomic_write_json
 
 
 def test_write_is_complete_or_absent(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ import csv
 import json
 from pathlib import Path
 
-from operators.run_ledger import RunLedger
-from operators.run_plan import RESULT_FILE, RunPlan, Shard, study_output_dir
-from operators.study import InputFailure
+from dicom_in.study import InputFailure
+from run.ledger import RunLedger
+from run.plan import RESULT_FILE, RunPlan, Shard, study_output_dir
 
 
 def _result(root: Path, uid: str, status: str, **row: object) -> None:

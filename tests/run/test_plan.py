@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from operators.run_plan import RESULT_FILE, Shard, plan_run, resolve_shard, study_output_dir
-from operators.study_index import StudyIndex
+from dicom_in.study_index import StudyIndex
+from run.plan import RESULT_FILE, Shard, plan_run, resolve_shard, study_output_dir
 
 
 def _index(n: int) -> StudyIndex:

@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from monai.data.box_utils import box_iou
 
-from operators.fragment_detection import DETECTOR_META_KEY, detect_boxes, detector_from_meta
+from inference.box_detection import DETECTOR_META_KEY, build_detector, detect_boxes
+from inference.model_meta import DetectorMeta, parse_model_meta
 from training.export import export_torchscript
 from training.fragment_detector import DetectorConfig, build_fragment_detector_network
 from training.train_fragments import XraySample, detector_meta, train_detector
@@ -60,7 +62,10 @@ def test_config_geometry_goes_to_meta_and_rejects_bad_strides() -> None:
 
 
 def test_training_lowers_loss_and_scripted_copy_detects(tmp_path) -> None:
-    config = _tiny_config()
+    # Measured under ATEN_CPU_CAPABILITY=default/avx2/avx512 (25 epochs, 8 test squares): loss ratio 0.12-0.14
+    # (bar 0.5), worst best-box centre error 2.2/1.6/2.2 px (bar 4), worst IoU 0.50/0.50/0.49 (bar 0.3).
+    # With 15 epochs the centre error reached 3.5 px under avx512: too close to its bar.
+    config = _tiny_config(epochs=25)
     samples = _squares(16, seed=0)
     network, record = train_detector(samples, config)
     losses = [h["loss"] for h in record["history"]]
@@ -70,10 +75,12 @@ def test_training_lowers_loss_and_scripted_copy_detects(tmp_path) -> None:
     loaded = torch.jit.load(str(path), _extra_files=extra)
     meta = json.loads(extra["meta.json"])
     assert meta[DETECTOR_META_KEY]["input_size"] == SIZE
-    detector = detector_from_meta(loaded, meta)
-    test = _squares(4, seed=1)
+    contract = parse_model_meta(meta)
+    assert isinstance(contract, DetectorMeta) and contract.detector == config.geometry()
+    detector = build_detector(loaded, contract.detector)
+    test = _squares(8, seed=1)
     results = detect_boxes(detector, torch.from_numpy(np.stack([s.image for s in test]))[:, None])
-    assert len(results) == 4
+    assert len(results) == 8
     for (boxes, scores), sample in zip(results, test, strict=True):
         assert boxes.shape[1] == 4 and len(boxes) == len(scores) >= 1
         assert np.all(np.diff(scores) <= 0)
@@ -81,6 +88,7 @@ def test_training_lowers_loss_and_scripted_copy_detects(tmp_path) -> None:
         centre = (boxes[0, :2] + boxes[0, 2:]) / 2
         truth = (sample.boxes[0, :2] + sample.boxes[0, 2:]) / 2
         assert np.abs(centre - truth).max() < 4
+        assert box_iou(boxes[:1], sample.boxes)[0, 0] >= 0.3
 
 
 def test_training_is_deterministic_and_accepts_empty_images() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.model_store import ModelStore, read_meta
+from inference.model_store import ModelStore, read_meta
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from training.olt_manifest import olt_manifest_rows, write_manifest
 from training.train_classifier import TrainConfig, read_manifest, train_classifier
@@ -30,8 +30,8 @@ def test_train_export_and_evaluate_on_tiny_phantoms(tmp_path: Path) -> None:
     assert json.loads((evaluation / "metrics.json").read_text())["n"] == metrics["n"] > 0
     assert len(json.loads((evaluation / "history.json").read_text())) == 2
     meta = read_meta(tmp_path / "model" / "olt_mri_t1.ts")
-    assert meta["input_size"] == [32, 32] and meta["labels"] == ["no_olt", "olt"]
-    assert meta["training"]["split_images"]["test"] == metrics["n"]
-    assert len(meta["weights_sha256"]) == 64
+    assert meta.input_size == (32, 32) and meta.labels == ("no_olt", "olt")
+    assert meta.training["split_images"]["test"] == metrics["n"]
+    assert len(meta.weights_sha256) == 64
     loaded = ModelStore(tmp_path / "model", device="cpu").get("olt_mri_t1")
     assert loaded.meta == meta

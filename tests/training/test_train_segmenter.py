@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from operators.model_store import ModelStore
+from inference.model_store import ModelStore
 from training.train_segmenter import SegmenterConfig, export_segmenter, synthetic_head_crops, train_segmenter
 
 SIZE = 64
@@ -63,11 +63,11 @@ def test_export_carries_the_config_and_loads_in_the_app_store(tmp_path: Path) ->
     export_segmenter(model, config, report, tmp_path)
     loaded = ModelStore(tmp_path).get(config.name)
     meta = loaded.meta
-    assert meta["input_size"] == [SIZE, SIZE] and meta["threshold"] == config.threshold
-    assert meta["outputs"] == ["logits"] and meta["labels"] == list(config.labels)
-    assert meta["training"]["config"]["channels"] == list(config.channels)
-    assert meta["training"]["config"]["variant"] == "geo-pixel"
-    assert meta["normalisation"] == config.normalisation
+    assert meta.input_size == (SIZE, SIZE) and meta.threshold == config.threshold
+    assert meta.outputs == ("logits",) and meta.labels == tuple(config.labels)
+    assert meta.training["config"]["channels"] == list(config.channels)
+    assert meta.training["config"]["variant"] == "geo-pixel"
+    assert meta.normalisation_method == config.normalisation and meta.crop_mm == config.crop_mm
     x = torch.from_numpy(images[:2])[:, None]
     with torch.no_grad():
         assert torch.allclose(loaded.predict(x)["logits"], model(x), atol=1e-4)

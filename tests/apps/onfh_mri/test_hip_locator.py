@@ -8,8 +8,25 @@ import pytest
 
 from apps.onfh_mri.hip_locator import locate_femoral_heads, patient_x_of_columns
 from apps.onfh_mri.hip_regions import head_mask, hip_regions
-from operators.pixel_decode import decode_image
+from dicom_in.pixel_decode import decode_image
+from inference.model_meta import SegmenterMeta, parse_model_meta
 from phantoms.hip_mri import generate_hip_mri_dataset
+
+
+def _segmenter_meta() -> SegmenterMeta:
+    meta = {
+        "name": "seg",
+        "version": "1",
+        "task": "segmentation",
+        "labels": ["background", "femoral_head"],
+        "input_size": [64, 64],
+        "channels": 1,
+        "crop_mm": 100.0,
+        "normalisation": "test",
+        "outputs": ["logits"],
+        "threshold": 0.5,
+    }
+    return parse_model_meta(meta)
 
 
 def test_patient_x_runs_left_along_a_standard_axial_row() -> None:
@@ -55,7 +72,7 @@ def test_a_volume_without_hips_finds_nothing(hips) -> None:
 
 def test_hip_regions_crop_both_hips_into_one_batch_and_head_mask_maps_each_back(hips) -> None:
     truth, volume, masks, spacing, columns = hips[0]
-    meta = {"input_size": [64, 64], "crop_mm": 100.0}
+    meta = _segmenter_meta()
     regions, crops = hip_regions(volume.astype(np.float32), spacing, columns, meta)
     assert set(regions) == {"R", "L"} and crops.shape == (2 * len(volume), 1, 64, 64)
     assert sorted((r.first, r.count) for r in regions.values()) == [(0, len(volume)), (len(volume), len(volume))]
@@ -75,5 +92,5 @@ def test_hip_regions_crop_both_hips_into_one_batch_and_head_mask_maps_each_back(
 def test_hip_regions_of_a_volume_without_hips_is_an_empty_batch(hips) -> None:
     _, volume, _, spacing, columns = hips[0]
     flat = np.full_like(volume, float(np.median(volume)), dtype=np.float32)
-    regions, crops = hip_regions(flat, spacing, columns, {"input_size": [64, 64], "crop_mm": 100.0})
+    regions, crops = hip_regions(flat, spacing, columns, _segmenter_meta())
     assert regions == {} and crops.shape == (0, 1, 64, 64)
