@@ -206,8 +206,10 @@ def render_ankle_radiograph(
     p = _grid(rows, columns, s, _draw_frame(rng, height, width))
     size = float(rng.uniform(0.9, 1.1))  # patient scale
     texture = gaussian_filter(rng.standard_normal((rows, columns), dtype=np.float32), 0.8 / s) * np.float32(0.25)
-    draw = _lateral if view == "LATERAL" else _frontal
-    density, fragments, lookalikes = draw(rng, p, size, height, width, view == "MORTISE", fragment, texture)
+    if view == "LATERAL":
+        density, fragments, lookalikes = _lateral(rng, p, size, height, width, fragment, texture)
+    else:
+        density, fragments, lookalikes = _frontal(rng, p, size, height, width, view == "MORTISE", fragment, texture)
     density = density * (1.0 + texture * (density > 0.3))
     # Heel effect and uneven exposure: a gentle linear gradient.
     yy = np.arange(rows, dtype=np.float32)[:, None]
@@ -459,13 +461,11 @@ def _lateral(
     size: float,
     height: float,
     width: float,
-    mortise: bool,
     fragment: str | None,
     texture: np.ndarray,
 ) -> tuple[np.ndarray, Drawn, Shapes]:
     """Lateral view: tibia, overlapping fibula, talar dome and neck, calcaneus (anterior to the right); a fragment
     under the fibular tip is superimposed on the talus and calcaneus and drawn faint."""
-    del mortise
     x, y = p
     joint = height * rng.uniform(0.38, 0.5)
     xt = width * rng.uniform(0.4, 0.5)

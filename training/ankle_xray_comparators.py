@@ -2,7 +2,7 @@
 
 MobileNetV2 (the app's classifier), ResNet18, DenseNet121 and EfficientNet-B0 are trained on the jittered crops
 of the `make models` training patients with one recipe (training.train_fragments), then classify the exact
-ground-truth crops of every fragment of the unseen phantom set (training.study_gates.UNSEEN_SEEDS, frontal and
+ground-truth crops of every fragment of the unseen phantom set (training.ankle_xray_models.XRAY_CHECK, frontal and
 lateral views), LMAF positive. AUC with its DeLong 95% interval, accuracy with Wilson's, and the CPU seconds per
 training epoch. Writes models/ankle_xray_classifier/COMPARATORS.md (committed; the model cards quote it) and
 comparators.json next to the evaluation.
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from phantoms.ankle_xray import generate_ankle_xray_dataset
-from training.ankle_xray_models import CLASSIFIER, COMPARATORS_FILE, xray_training_data
+from training.ankle_xray_models import CLASSIFIER, COMPARATORS_FILE, XRAY_CHECK, xray_training_data
 from training.cpu_threads import use_training_threads
 from training.fragment_detector import DetectorConfig
+from training.markdown_tables import markdown_table
 from training.metrics import binary_classification_metrics, format_metric
 from training.mobilenet_v2 import COMPARATORS
-from training.study_gates import UNSEEN_PATIENTS, UNSEEN_SEEDS
 from training.train_fragments import ClassifierConfig, jittered_crops, load_studies, train_fragment_classifier
 
 __all__ = ["compare_architectures", "main"]
@@ -46,12 +46,12 @@ def compare_architectures(models_dir: Path, work_dir: Path) -> dict[str, Any]:
     crops, labels = jittered_crops(load_studies(train_dir, input_size), config)
     unseen_dir = work_dir / "unseen_input"
     shutil.rmtree(unseen_dir, ignore_errors=True)
-    generate_ankle_xray_dataset(unseen_dir, UNSEEN_PATIENTS["ankle_xray"], UNSEEN_SEEDS["ankle_xray"])
+    generate_ankle_xray_dataset(unseen_dir, XRAY_CHECK.patients, XRAY_CHECK.seed)
     test_crops, test_labels = jittered_crops(load_studies(unseen_dir, input_size), config, copies=0)
     results: dict[str, Any] = {
         "training_patients": len(train_ids),
         "training_crops": len(crops),
-        "unseen_seed": UNSEEN_SEEDS["ankle_xray"],
+        "unseen_seed": XRAY_CHECK.seed,
         "unseen_crops": len(test_crops),
         "architectures": {},
     }
@@ -84,15 +84,19 @@ def comparators_markdown(results: dict[str, Any]) -> str:
         f"set (seed {results['unseen_seed']}, frontal and lateral views), LMAF positive. From "
         "`python -m training.ankle_xray_comparators` (`make ablation`).",
         "",
-        "| network | parameters | AUC (DeLong 95% CI) | accuracy at 0.5 (Wilson 95% CI) | CPU s / epoch |",
-        "|---|---|---|---|---|",
     ]
-    for arch, row in results["architectures"].items():
-        lines.append(
-            f"| {arch} | {row['parameters'] / 1e6:.2f} M | {format_metric(row['auc'])} | "
-            f"{format_metric(row['accuracy'], counts=True)} | {row['cpu_seconds_per_epoch']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+    rows = [
+        [
+            arch,
+            f"{row['parameters'] / 1e6:.2f} M",
+            format_metric(row["auc"]),
+            format_metric(row["accuracy"], counts=True),
+            f"{row['cpu_seconds_per_epoch']:.1f}",
+        ]
+        for arch, row in results["architectures"].items()
+    ]
+    header = ["network", "parameters", "AUC (DeLong 95% CI)", "accuracy at 0.5 (Wilson 95% CI)", "CPU s / epoch"]
+    return "\n".join(lines) + "\n" + markdown_table(header, rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

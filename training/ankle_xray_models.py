@@ -7,7 +7,7 @@ train and validation patients train, the test patients give held-out crop figure
 classifier are trained as `training.train_fragments` does. The gate is the app itself: ankle_xray runs over
 UNSEEN_PATIENTS phantom studies generated with a seed no build uses (training.study_gates) and
 `training.evaluate_fragments` scores what a reader gets: each fragment found on some view and its class, false
-positives per radiograph. The build fails below XRAY_GATES. The paper's four-network comparison is
+positives per radiograph. The build fails below the gates of XRAY_CHECK. The paper's four-network comparison is
 `make ablation` (training.ankle_xray_comparators); the cards cite its last committed results.
 """
 
@@ -31,7 +31,7 @@ from training.export import export_torchscript
 from training.fragment_detector import DetectorConfig
 from training.metrics import binary_classification_metrics, format_metric
 from training.splits import move_patients, patient_split
-from training.study_gates import UNSEEN_SEEDS, Gate, gate_table, missed, reproduce_commands, unseen_run
+from training.study_gates import Gate, UnseenCheck, gate_table, missed
 from training.train_fragments import (
     ClassifierConfig,
     XraySample,
@@ -49,7 +49,7 @@ __all__ = [
     "DETECTOR",
     "CLASSIFIER",
     "COMPARATORS_FILE",
-    "XRAY_GATES",
+    "XRAY_CHECK",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,11 +60,18 @@ PATIENTS = 160
 SEED = 2718
 VERSION = "0.1.0"
 # Issue 15's targets on the unseen set.
-XRAY_GATES = [
-    Gate("fragments found on at least one view (recall, IoU 0.5)", ("fragment_recall",), 0.90),
-    Gate("false positives per radiograph", ("false_positives_per_radiograph",), 0.5, at_least=False),
-    Gate("LMAF-vs-SFO AUC of the found fragments", ("classification", "auc"), 0.90),
-]
+XRAY_CHECK = UnseenCheck(
+    "ankle_xray",
+    "ankle-xray",
+    "evaluate_fragments",
+    generate_ankle_xray_dataset,
+    evaluate_fragment_run,
+    (
+        Gate("fragments found on at least one view (recall, IoU 0.5)", ("fragment_recall",), 0.90),
+        Gate("false positives per radiograph", ("false_positives_per_radiograph",), 0.5, at_least=False),
+        Gate("LMAF-vs-SFO AUC of the found fragments", ("classification", "auc"), 0.90),
+    ),
+)
 CARD_TEMPLATE = Path(__file__).with_name("ankle_xray_model_card.md.tmpl")
 # Written by `make ablation` (training.ankle_xray_comparators) and committed; the cards quote it.
 COMPARATORS_FILE = "COMPARATORS.md"
@@ -123,15 +130,7 @@ def build_ankle_xray_models(models_dir: Path, work_dir: Path, patients: int = PA
     evaluation_dir.mkdir(parents=True, exist_ok=True)
     held_out = _held_out_crops(classifier, load_studies(test_dir, det_config.input_size), cls_config)
     (evaluation_dir / "held_out_crops.json").write_text(json.dumps(held_out, indent=1), encoding="utf-8")
-    metrics, rows = unseen_run(
-        "ankle_xray",
-        models_dir,
-        work_dir,
-        generate_ankle_xray_dataset,
-        evaluate_fragment_run,
-        evaluation_dir / "unseen",
-        XRAY_GATES,
-    )
+    metrics, rows = XRAY_CHECK.run(models_dir, work_dir, evaluation_dir / "unseen")
     shutil.rmtree(models_dir / DETECTOR / "evaluation", ignore_errors=True)
     shutil.copytree(evaluation_dir, models_dir / DETECTOR / "evaluation")
     write_model_cards(models_dir, metrics, rows, held_out, training_data, len(test_ids), det_config, cls_config)
@@ -177,7 +176,7 @@ def write_model_cards(
         "crop_margin": cls_config.crop_margin,
         "width_mult": cls_config.width_mult,
         "classifier_epochs": cls_config.epochs,
-        "unseen_seed": UNSEEN_SEEDS["ankle_xray"],
+        "unseen_seed": XRAY_CHECK.seed,
         "unseen_studies": metrics["studies"],
         "radiographs": metrics["radiographs"],
         "fragments": metrics["fragments"],
@@ -197,7 +196,7 @@ def write_model_cards(
         "held_out_n": held_out["n"],
         "held_out_auc": format_metric(held_out["auc"]),
         "held_out_accuracy": format_metric(held_out["accuracy"], counts=True),
-        "reproduce": reproduce_commands("ankle_xray", "ankle-xray", "evaluate_fragments"),
+        "reproduce": XRAY_CHECK.reproduce(),
         "comparators": _comparators_text(models_dir),
     }
     template = Template(CARD_TEMPLATE.read_text(encoding="utf-8"))

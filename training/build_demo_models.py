@@ -9,7 +9,7 @@ epoch with the lowest validation loss is kept). Measured alternative that failed
 only the last layer trained reached 0.58 accuracy on held-out phantoms.
 
 The gate is the app itself: olt_mri runs over UNSEEN_PATIENTS phantom studies generated with a seed no build uses
-(training.study_gates), `training.evaluate_olt` scores its study calls, and the build fails below OLT_GATES.
+(training.study_gates), `training.evaluate_olt` scores its study calls, and the build fails below OLT_CHECK's gates.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from training.evaluate_olt import evaluate_olt_run
 from training.metrics import format_metric
 from training.olt_manifest import olt_manifest_rows, write_manifest
 from training.splits import patient_split
-from training.study_gates import UNSEEN_SEEDS, Gate, gate_table, missed, reproduce_commands, unseen_run
+from training.study_gates import Gate, UnseenCheck, gate_table, missed
 from training.train_classifier import TrainConfig, train_classifier
 
 __all__ = ["build_olt_models", "main"]
@@ -48,11 +48,18 @@ OLT_SEED = 1234
 DEMO_EPOCHS = 14
 DEMO_INPUT_SIZE = 64
 # Issue 15's targets for the study call on the unseen set.
-OLT_GATES = [
-    Gate("study accuracy", ("study", "accuracy"), 0.90),
-    Gate("study sensitivity", ("study", "recall"), 0.90),
-    Gate("study specificity", ("study", "specificity"), 0.85),
-]
+OLT_CHECK = UnseenCheck(
+    "olt_mri",
+    "ankle-mri",
+    "evaluate_olt",
+    generate_ankle_mri_dataset,
+    evaluate_olt_run,
+    (
+        Gate("study accuracy", ("study", "accuracy"), 0.90),
+        Gate("study sensitivity", ("study", "recall"), 0.90),
+        Gate("study specificity", ("study", "specificity"), 0.85),
+    ),
+)
 CARD_TEMPLATE = Path(__file__).with_name("olt_model_card.md.tmpl")
 
 
@@ -71,8 +78,8 @@ def _unseen_section(metrics: dict[str, Any], rows: list[dict[str, Any]]) -> dict
         "study_cm": json.dumps(study["confusion_matrix"]),
         "study_auc": format_metric(study["auc"]),
         "series_table": "\n".join(series_lines),
-        "unseen_seed": str(UNSEEN_SEEDS["olt_mri"]),
-        "reproduce": reproduce_commands("olt_mri", "ankle-mri", "evaluate_olt"),
+        "unseen_seed": str(OLT_CHECK.seed),
+        "reproduce": OLT_CHECK.reproduce(),
     }
 
 
@@ -147,9 +154,7 @@ def build_olt_models(models_dir: Path, work_dir: Path, patients: int = OLT_PATIE
         metrics = train_classifier(manifest, models_dir / name, config)
         trained[weighting] = (name, metrics, evaluate_series_calls(models_dir, name, data_dir, truths, weighting))
     gate_dir = models_dir / "olt_mri_t1" / "evaluation" / "unseen"
-    unseen, rows = unseen_run(
-        "olt_mri", models_dir, work_dir, generate_ankle_mri_dataset, evaluate_olt_run, gate_dir, OLT_GATES
-    )
+    unseen, rows = OLT_CHECK.run(models_dir, work_dir, gate_dir)
     shutil.rmtree(models_dir / "olt_mri_t2" / "evaluation" / "unseen", ignore_errors=True)
     shutil.copytree(gate_dir, models_dir / "olt_mri_t2" / "evaluation" / "unseen")
     section = _unseen_section(unseen, rows)

@@ -5,7 +5,7 @@ training crops are centred on the true femoral head (jittered by a few mm, as th
 spread through the head plus one that doesn't show it; the paper's network (U-Net with geometric and pixel-level
 supervision) is trained and exported, scored on the held-out crops of the split's test patients, and then the
 app itself runs over UNSEEN_PATIENTS phantom studies generated with a seed no build uses (training.study_gates);
-`training.evaluate_onfh` scores its grades and ratios per hip and the build fails below ONFH_GATES.
+`training.evaluate_onfh` scores its grades and ratios per hip and the build fails below the gates of ONFH_CHECK.
 
 The plain-vs-geo-pixel ablation over several training seeds is `make ablation` (training.onfh_ablation): six
 trainings do not fit the `make models` time budget; the card cites its last committed results.
@@ -34,7 +34,7 @@ from training.export import export_torchscript
 from training.metrics import format_metric
 from training.segmentation_metrics import ablation_table, segmentation_metrics
 from training.splits import patient_split
-from training.study_gates import UNSEEN_SEEDS, Gate, gate_table, missed, reproduce_commands, unseen_run
+from training.study_gates import Gate, UnseenCheck, gate_table, missed
 from training.train_segmenter import SegmenterConfig, predict_masks, segmenter_meta, train_segmenter
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
     "MODEL_NAME",
     "CROP_MM",
     "ABLATION_FILE",
-    "ONFH_GATES",
+    "ONFH_CHECK",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,19 +62,31 @@ JITTER_MM = 4.0
 HEAD_SLICES_PER_HIP = 6  # spread from pole to pole; more slices of the same head add little
 EMPTY_SLICES_PER_HIP = 1
 # Issue 15's targets per hip on the unseen set, and the segmentation and key-slice checks that were here before.
-ONFH_GATES = [
-    Gate(
-        "key-slice ratio error, hips with true ratio 1-15 % (max, pp)",
-        ("mild_ratio_error_pp", "max_abs"),
-        2.0,
-        at_least=False,
+ONFH_CHECK = UnseenCheck(
+    "onfh_mri",
+    "hip-mri",
+    "evaluate_onfh",
+    generate_hip_mri_dataset,
+    evaluate_onfh_run,
+    (
+        Gate(
+            "key-slice ratio error, hips with true ratio 1-15 % (max, pp)",
+            ("mild_ratio_error_pp", "max_abs"),
+            2.0,
+            at_least=False,
+        ),
+        Gate("grade agreement, hips clear of a boundary", ("grade_accuracy_clear_of_boundaries",), 0.95),
+        Gate("healthy heads graded above Without ONFH", ("healthy_heads", "graded_above_without"), 0.0, at_least=False),
+        Gate(
+            "volume ratio of a healthy head (max, %)",
+            ("healthy_heads", "max_volume_ratio_percent"),
+            0.5,
+            at_least=False,
+        ),
+        Gate("femoral-head Dice over the T1 volume (mean)", ("femoral_head_dice", "mean"), 0.90),
+        Gate("key slice acceptable (the truth's, or within 5 % of its area)", ("key_slice_acceptable",), 0.90),
     ),
-    Gate("grade agreement, hips clear of a boundary", ("grade_accuracy_clear_of_boundaries",), 0.95),
-    Gate("healthy heads graded above Without ONFH", ("healthy_heads", "graded_above_without"), 0.0, at_least=False),
-    Gate("volume ratio of a healthy head (max, %)", ("healthy_heads", "max_volume_ratio_percent"), 0.5, at_least=False),
-    Gate("femoral-head Dice over the T1 volume (mean)", ("femoral_head_dice", "mean"), 0.90),
-    Gate("key slice acceptable (the truth's, or within 5 % of its area)", ("key_slice_acceptable",), 0.90),
-]
+)
 CARD_TEMPLATE = Path(__file__).with_name("onfh_model_card.md.tmpl")
 # Written by `make ablation` (training.onfh_ablation) and committed; the card quotes it.
 ABLATION_FILE = "ABLATION.md"
@@ -169,15 +181,7 @@ def build_onfh_model(
     evaluation_dir = models_dir / MODEL_NAME / "evaluation"
     evaluation_dir.mkdir(parents=True, exist_ok=True)
     (evaluation_dir / "held_out_crops.json").write_text(json.dumps(held_out, indent=1), encoding="utf-8")
-    metrics, rows = unseen_run(
-        "onfh_mri",
-        models_dir,
-        work_dir,
-        generate_hip_mri_dataset,
-        evaluate_onfh_run,
-        evaluation_dir / "unseen",
-        ONFH_GATES,
-    )
+    metrics, rows = ONFH_CHECK.run(models_dir, work_dir, evaluation_dir / "unseen")
     write_model_card(models_dir, meta, metrics, rows, held_out, train_patients, len(train_x))
     logger.info("%s on unseen phantoms: %s", MODEL_NAME, rows)
     missed(MODEL_NAME, rows)
@@ -216,7 +220,7 @@ def write_model_card(
         seed=SEED,
         train_patients=train_patients,
         crops=crops,
-        unseen_seed=UNSEEN_SEEDS["onfh_mri"],
+        unseen_seed=ONFH_CHECK.seed,
         unseen_patients=metrics["hips"] // 2,
         hips=metrics["hips"],
         gate_table=gate_table(rows),
@@ -232,7 +236,7 @@ def write_model_card(
         key_slice=format_metric(metrics["key_slice_agreement"], counts=True),
         ratio_true_key=format_metric(metrics["ratio_within_3pp_vs_true_key_slice"], counts=True),
         confusion=json.dumps(metrics["grade_confusion"]),
-        reproduce=reproduce_commands("onfh_mri", "hip-mri", "evaluate_onfh"),
+        reproduce=ONFH_CHECK.reproduce(),
         held_out=ablation_table({"geo-pixel (this model)": held_out}).strip(),
         ablation=_ablation_text(models_dir),
     )

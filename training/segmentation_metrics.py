@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from training.markdown_tables import markdown_table
 from training.metrics import proportion
 
 __all__ = ["segmentation_metrics", "ablation_table", "PROPORTIONS"]
@@ -72,9 +73,8 @@ def _percent_with_ci(entry: dict[str, Any]) -> str:
 def ablation_table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table, one row per variant (segmentation_metrics results), Dice first then Table 1's columns."""
     header = ["Variant", "Cases", "Dice (mean)", *PROPORTIONS.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for variant, metrics in results.items():
-        cells = [variant, str(metrics["n_cases"]), f"{metrics['dice']['mean']:.4f}"]
-        cells += [_percent_with_ci(metrics[key]) for key in PROPORTIONS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [variant, str(m["n_cases"]), f"{m['dice']['mean']:.4f}", *(_percent_with_ci(m[key]) for key in PROPORTIONS)]
+        for variant, m in results.items()
+    ]
+    return markdown_table(header, rows) + "\n"

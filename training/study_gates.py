@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.markdown_tables import markdown_table
+
 __all__ = [
     "Gate",
     "UNSEEN_SEEDS",
@@ -26,14 +28,13 @@ __all__ = [
     "check_gates",
     "gate_table",
     "missed",
-    "reproduce_commands",
     "run_app",
-    "unseen_run",
+    "UnseenCheck",
 ]
 
 # Seeds of the held-out phantom sets, one per app; nothing else in the repository generates data with them.
 UNSEEN_SEEDS = {"olt_mri": 90417, "ankle_xray": 90418, "onfh_mri": 90419}
-UNSEEN_PATIENTS = {"olt_mri": 40, "ankle_xray": 60, "onfh_mri": 40}
+UNSEEN_PATIENTS = {"olt_mri": 40, "ankle_xray": 80, "onfh_mri": 40}
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,14 @@ def check_gates(metrics: dict[str, Any], gates: list[Gate]) -> list[dict[str, An
 
 def gate_table(rows: list[dict[str, Any]]) -> str:
     """The gate rows as a Markdown table (value with its Wilson 95% interval, bar, margin)."""
-    lines = ["| metric | measured (95% CI) | target | margin |", "|---|---|---|---|"]
+    cells = []
     for row in rows:
         value = "n/a" if row["measured"] is None else f"{row['measured']:.3f}"
         if row["ci95"]:
             value += f" ({row['ci95'][0]:.3f}–{row['ci95'][1]:.3f})"
         margin = "missed" if not row["passed"] else f"{row['margin']:+.3f}"
-        lines.append(f"| {row['gate']} | {value} | {row['bar']} | {margin} |")
-    return "\n".join(lines)
+        cells.append([row["gate"], value, row["bar"], margin])
+    return markdown_table(["metric", "measured (95% CI)", "target", "margin"], cells)
 
 
 def run_app(app: str, input_dir: Path, output_dir: Path, models_dir: Path) -> None:
@@ -103,39 +104,50 @@ def run_app(app: str, input_dir: Path, output_dir: Path, models_dir: Path) -> No
     subprocess.run([*command, "--no-progress"], check=True, env=env)
 
 
-def unseen_run(
-    app: str,
-    models_dir: Path,
-    work_dir: Path,
-    generate: Callable[[Path, int, int], object],
-    evaluate: Callable[[Path, Path, Path], dict[str, Any]],
-    out_dir: Path,
-    gates: list[Gate],
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Generate the app's unseen set, run the app, evaluate, write gates.json; returns (metrics, gate rows)."""
-    data, output = work_dir / "unseen_input", work_dir / "unseen_output"
-    for stale in (data, output, out_dir):
-        shutil.rmtree(stale, ignore_errors=True)
-    generate(data, UNSEEN_PATIENTS[app], UNSEEN_SEEDS[app])
-    run_app(app, data, output, models_dir)
-    metrics = evaluate(data, output, out_dir)
-    rows = check_gates(metrics, gates)
-    summary = {"app": app, "seed": UNSEEN_SEEDS[app], "patients": UNSEEN_PATIENTS[app], "gates": rows}
-    (out_dir / "gates.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    return metrics, rows
+@dataclass(frozen=True)
+class UnseenCheck:
+    """One app's gate: its phantom kind and generator, its evaluation CLI and function, and its targets."""
 
+    app: str
+    phantom_kind: str  # python -m phantoms <kind>
+    evaluation: str  # python -m training.<evaluation>
+    generate: Callable[[Path, int, int], object]
+    evaluate: Callable[[Path, Path, Path], dict[str, Any]]
+    gates: tuple[Gate, ...]
 
-def reproduce_commands(app: str, phantom_kind: str, evaluation: str) -> str:
-    """The shell lines that regenerate the unseen set and score the app on it, for the model cards."""
-    seed, patients = UNSEEN_SEEDS[app], UNSEEN_PATIENTS[app]
-    return "\n".join(
-        [
-            f".venv/bin/python -m phantoms {phantom_kind} --out unseen/{app} --patients {patients} --seed {seed}",
-            f".venv/bin/python -m apps.{app} -i unseen/{app} -o unseen/{app}_out -m models",
-            f".venv/bin/python -m training.{evaluation} --truth unseen/{app} --results unseen/{app}_out "
-            f"--out unseen/{app}_eval",
-        ]
-    )
+    @property
+    def seed(self) -> int:
+        return UNSEEN_SEEDS[self.app]
+
+    @property
+    def patients(self) -> int:
+        return UNSEEN_PATIENTS[self.app]
+
+    def run(self, models_dir: Path, work_dir: Path, out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Generate the unseen set, run the app, evaluate, write gates.json; returns (metrics, gate rows)."""
+        data, output = work_dir / "unseen_input", work_dir / "unseen_output"
+        for stale in (data, output, out_dir):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.generate(data, self.patients, self.seed)
+        run_app(self.app, data, output, models_dir)
+        metrics = self.evaluate(data, output, out_dir)
+        rows = check_gates(metrics, list(self.gates))
+        summary = {"app": self.app, "seed": self.seed, "patients": self.patients, "gates": rows}
+        (out_dir / "gates.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        return metrics, rows
+
+    def reproduce(self) -> str:
+        """The shell lines that regenerate the unseen set and score the app on it, for the model cards."""
+        app = self.app
+        return "\n".join(
+            [
+                f".venv/bin/python -m phantoms {self.phantom_kind} --out unseen/{app} --patients {self.patients} "
+                f"--seed {self.seed}",
+                f".venv/bin/python -m apps.{app} -i unseen/{app} -o unseen/{app}_out -m models",
+                f".venv/bin/python -m training.{self.evaluation} --truth unseen/{app} --results unseen/{app}_out "
+                f"--out unseen/{app}_eval",
+            ]
+        )
 
 
 def missed(name: str, rows: list[dict[str, Any]]) -> None:

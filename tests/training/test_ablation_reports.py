@@ -78,3 +78,11 @@ def test_training_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPa
             use_training_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_markdown_tables_need_one_cell_per_column() -> None:
+    from training.markdown_tables import markdown_table
+
+    assert markdown_table(["a", "b"], [["1", "2"], ["3", "4"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |"
+    with pytest.raises(ValueError, match=r"a row of 1 cells under 2 columns: \['1'\]"):
+        markdown_table(["a", "b"], [["1"]])

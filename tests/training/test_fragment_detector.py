@@ -102,6 +102,19 @@ def test_training_is_deterministic_and_accepts_empty_images() -> None:
         assert torch.equal(a, b)
 
 
+def test_box_loss_is_giou_or_smooth_l1() -> None:
+    from monai.losses import BoxGIoULoss
+
+    from training.fragment_detector import build_trainable_detector
+
+    network = build_fragment_detector_network(_tiny_config())
+    giou = build_trainable_detector(network, _tiny_config(box_loss="giou"))
+    assert isinstance(giou.box_loss_func, BoxGIoULoss) and giou.decode_pred and not giou.encode_gt
+    assert isinstance(build_trainable_detector(network, _tiny_config()).box_loss_func, torch.nn.SmoothL1Loss)
+    with pytest.raises(ValueError, match="box_loss must be 'smooth_l1' or 'giou', got 'l2'"):
+        build_trainable_detector(network, _tiny_config(box_loss="l2"))
+
+
 def test_wrong_input_size_is_refused() -> None:
     with pytest.raises(ValueError, match="not 64x64"):
         train_detector([XraySample(np.zeros((32, 32), np.float32), np.zeros((0, 4)), np.zeros(0))], _tiny_config())

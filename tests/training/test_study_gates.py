@@ -7,10 +7,10 @@ from training.study_gates import (
     UNSEEN_PATIENTS,
     UNSEEN_SEEDS,
     Gate,
+    UnseenCheck,
     check_gates,
     gate_table,
     missed,
-    reproduce_commands,
 )
 
 METRICS = {
@@ -52,7 +52,9 @@ def test_gates_measure_proportions_and_plain_numbers_with_margins() -> None:
 
 def test_unseen_seeds_are_distinct_and_reproducible_from_the_card() -> None:
     assert len(set(UNSEEN_SEEDS.values())) == 3 and min(UNSEEN_PATIENTS.values()) >= 40
-    lines = reproduce_commands("onfh_mri", "hip-mri", "evaluate_onfh").splitlines()
+    check = UnseenCheck("onfh_mri", "hip-mri", "evaluate_onfh", print, dict, ())
+    assert (check.seed, check.patients) == (UNSEEN_SEEDS["onfh_mri"], UNSEEN_PATIENTS["onfh_mri"])
+    lines = check.reproduce().splitlines()
     assert lines[0].endswith(f"hip-mri --out unseen/onfh_mri --patients 40 --seed {UNSEEN_SEEDS['onfh_mri']}")
     assert "-m apps.onfh_mri -i unseen/onfh_mri -o unseen/onfh_mri_out -m models" in lines[1]
     assert "training.evaluate_onfh --truth unseen/onfh_mri --results unseen/onfh_mri_out" in lines[2]
