@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacs.debian import DebianInstallError, apt_install
+
 __all__ = [
     "OrthancError",
     "OrthancServer",
@@ -61,17 +63,10 @@ def ensure_orthanc_installed() -> None:
     """Install Debian's orthanc, orthanc-dicomweb and dcmtk when missing (needs root); OrthancError otherwise."""
     if _installed():
         return
-    if os.geteuid() != 0:
-        raise OrthancError(
-            f"Orthanc is not installed and this is not root: run `apt-get install {' '.join(DEBIAN_PACKAGES)}`"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", *DEBIAN_PACKAGES]
-    if subprocess.run(command, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise OrthancError(f"apt-get install {' '.join(DEBIAN_PACKAGES)} failed: {done.stderr.strip()[-300:]}")
+    try:
+        apt_install(DEBIAN_PACKAGES)
+    except DebianInstallError as exc:
+        raise OrthancError(f"Orthanc: {exc}") from exc
     if not _installed():
         raise OrthancError(f"{ORTHANC_BINARY} or {DICOMWEB_PLUGIN} missing after installing {DEBIAN_PACKAGES}")
 
