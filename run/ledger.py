@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dicom_in.study import InputFailure
+from report_page import write_batch_page
 from run.atomic_io import atomic_write_json, atomic_write_text
 from run.plan import RESULT_FILE, RunPlan, study_output_dir
 
@@ -139,4 +140,5 @@ class RunLedger:
             "versions": package_versions(),
         }
         atomic_write_json(self.output_root / f"run{suffix}.json", summary)
+        write_batch_page(self.output_root)
         return summary

@@ -1,0 +1,106 @@
+"""What a page is built from: (study, app, result.json) rows, failure rows and run summaries, found in run folders.
+
+A run folder holds `results*.csv`, `failures*.csv` and `run*.json` (one of each per shard, `.partKofN`). Two
+layouts are read: an app's own run (`OUT/<study>/result.json`, the app named in result.json) and the suite's
+(`OUT/<study>/<app>/result.json`, results.csv with an `app` column). The page itself takes the rows, not a layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from run.plan import RESULT_FILE, study_output_dir
+
+__all__ = ["StudyRow", "FailureRow", "RunSummary", "run_folders", "study_rows", "failure_rows", "run_summaries"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One study as one app saw it: where its result.json is, and what results.csv said (for a study without one)."""
+
+    study_uid: str
+    app: str  # "" when only result.json can tell
+    result_path: Path
+    status: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """One unusable input (a file or a whole study) and the one-line reason."""
+
+    item: str
+    study_uid: str
+    reason: str
+    source: str  # the failures CSV it came from
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run.json, and the file it came from."""
+
+    path: Path
+    summary: dict[str, Any]
+
+
+def run_folders(path: Path) -> list[Path]:
+    """`path` when it is a run folder (has a run*.json), else its subfolders that are (one per app, as the demo)."""
+    path = Path(path)
+    if any(path.glob("run*.json")):
+        return [path]
+    return sorted(folder for folder in path.iterdir() if folder.is_dir() and any(folder.glob("run*.json")))
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        logger.warning("%s: unreadable (%s); left off the page", path, exc)
+        return []
+
+
+def study_rows(run_folder: Path) -> list[StudyRow]:
+    """Every study listed in the folder's results*.csv (shards included), once per (study, app)."""
+    rows: dict[tuple[str, str], StudyRow] = {}
+    for table in sorted(Path(run_folder).glob("results*.csv")):
+        for line in _csv_rows(table):
+            uid = line.get("study_instance_uid", "")
+            if not uid:
+                continue
+            app = line.get("app", "") or ""
+            folder = study_output_dir(run_folder, uid)
+            path = (folder / app if app else folder) / RESULT_FILE
+            status, summary = line.get("status", ""), line.get("summary", "")
+            rows.setdefault((uid, app), StudyRow(uid, app, path, status, summary))
+    return list(rows.values())
+
+
+def failure_rows(run_folder: Path) -> list[FailureRow]:
+    """Every row of the folder's failures*.csv."""
+    return [
+        FailureRow(line.get("item", ""), line.get("study_instance_uid", ""), line.get("reason", ""), table.name)
+        for table in sorted(Path(run_folder).glob("failures*.csv"))
+        for line in _csv_rows(table)
+    ]
+
+
+def run_summaries(run_folder: Path) -> list[RunSummary]:
+    """Every run*.json of the folder that parses as a JSON object."""
+    found = []
+    for path in sorted(Path(run_folder).glob("run*.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: unreadable (%s); left off the page", path, exc)
+            continue
+        if isinstance(summary, dict):
+            found.append(RunSummary(path, summary))
+    return found
