@@ -14,7 +14,7 @@ ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
 	training/splits.py phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
 
-.PHONY: install models demo test lint bench bench-paper-size clean
+.PHONY: install models demo test lint bench bench-paper-size clean ohif view view-test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,12 +53,33 @@ demo: models
 	  echo "  $$app: $(DEMO)/output/$$app/results.csv   per study: $(DEMO)/output/$$app/<StudyInstanceUID>/"; done
 	@echo "  (report_sr.dcm, *_sc.dcm + PNGs, segmentation_seg.dcm for onfh_mri, result.json)"
 	@echo "  unusable inputs: $(DEMO)/output/<app>/failures.csv    run summary: $(DEMO)/output/<app>/run.json"
+	@echo "  in OHIF on a local Orthanc: make view"
+	@echo "The batch pages (open in a browser):"
+	@for app in olt_mri ankle_xray onfh_mri; do echo "  $(abspath $(DEMO))/output/$$app/index.html"; done
 
 lint: install
 	$(VENV)/bin/ruff check .
 
 test: install lint
 	$(STACK) $(PY) -m pytest -q -m "not package"
+
+# Look at results: OHIF (npm @ohif/app, pinned in viewer/ohif_install.py) on a local Debian Orthanc.
+# make view [OUT=run folder, or a folder of them] [IN=their input folder]; Ctrl-C stops both servers.
+OUT ?= $(DEMO)/output
+IN ?= $(if $(filter $(DEMO)/output,$(OUT)),$(DEMO)/input)
+OHIF_DIR ?= build/ohif
+
+ohif: install
+	$(PY) -m viewer --install-only --ohif $(OHIF_DIR)
+
+view: ohif
+	$(STACK) $(PY) -m viewer $(OUT) $(if $(IN),-i $(IN)) --ohif $(OHIF_DIR) --workdir build/view
+
+# The browser tests on the demo run: index.html and OHIF in headless Debian Chromium; screenshots kept.
+view-test: ohif demo
+	rm -rf build/view-test
+	$(STACK) MSK_VIEW_RUN=$(DEMO) MSK_VIEW_SCREENSHOTS=build/view-test $(PY) -m pytest -q tests/viewer
+	@echo "Screenshots: $(abspath build/view-test)/"
 
 bench: models
 	$(STACK) $(PY) -m bench
