@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dicom_in.study import InputFailure
 from report_page.entries import PageEntry, page_entry
 from report_page.plots import Plot, batch_plots
-from report_page.sources import FailureRow, RunSummary, StudyRow, failure_rows, run_summaries, study_rows
+from report_page.sources import StudyRow, failure_rows, run_summaries, study_rows
 from run.atomic_io import atomic_write_text
 
 __all__ = ["PAGE_NAME", "render_page", "write_page", "write_batch_page"]
@@ -52,8 +53,7 @@ def _key_values(rows: dict[str, Any], head: tuple[str, str]) -> str:
     return f"<table><tr><th>{head[0]}</th><th>{head[1]}</th></tr>{cells}</table>"
 
 
-def _run_section(run: RunSummary, page_dir: Path) -> str:
-    summary = run.summary
+def _run_section(path: Path, summary: dict[str, Any], page_dir: Path) -> str:
     models = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(str(info.get('version', '')))}</td>"
         f'<td><code title="{_e(str(info.get("sha256", "")))}">{_e(str(info.get("sha256", ""))[:16])}</code></td></tr>'
@@ -63,13 +63,13 @@ def _run_section(run: RunSummary, page_dir: Path) -> str:
     shard = summary.get("shard") or {}
     part = f" · part {shard.get('part_id')} of {shard.get('num_parts')}" if shard.get("num_parts", 1) != 1 else ""
     try:
-        where = run.path.relative_to(page_dir).as_posix()
+        where = path.relative_to(page_dir).as_posix()
     except ValueError:
-        where = str(run.path)
+        where = str(path)
     return (
         f'<div class="run"><h3>{_e(str(summary.get("app", "?")))} {_e(str(summary.get("app_version", "")))}{part}</h3>'
         f'<p class="note">{_e(str(summary.get("started", "")))} → {_e(str(summary.get("finished", "")))}, '
-        f'{_e(str(summary.get("wall_seconds", "")))} s wall · <a href="{_e(where)}">{_e(run.path.name)}</a></p>'
+        f'{_e(str(summary.get("wall_seconds", "")))} s wall · <a href="{_e(where)}">{_e(path.name)}</a></p>'
         '<div class="grid">'
         f"<div><h4>Counts</h4>{_key_values(summary.get('counts') or {}, ('', 'n'))}</div>"
         f"<div><h4>Time per stage</h4>{_key_values(summary.get('stage_seconds') or {}, ('stage', 's'))}</div>"
@@ -81,8 +81,8 @@ def _run_section(run: RunSummary, page_dir: Path) -> str:
 
 def render_page(
     entries: Sequence[PageEntry],
-    failures: Sequence[FailureRow],
-    runs: Sequence[RunSummary],
+    failures: Sequence[tuple[InputFailure, str]],
+    runs: dict[Path, dict[str, Any]],
     plots: Sequence[Plot],
     page_dir: Path,
     title: str,
@@ -90,7 +90,7 @@ def render_page(
     """The whole HTML document."""
     data = {
         "studies": [e.to_json() for e in entries],
-        "failures": [[f.item, f.study_uid, f.reason, f.source] for f in failures],
+        "failures": [[f.item, f.study_uid, f.reason, source] for f, source in failures],
     }
     figures = "".join(
         f'<figure><img src="{p.data_uri}" alt="{_e(p.title)}"><figcaption>{_e(p.title)}</figcaption></figure>'
@@ -98,6 +98,7 @@ def render_page(
     )
     apps = sorted({e.app for e in entries if e.app})
     written = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run_sections = "".join(_run_section(path, summary, page_dir) for path, summary in runs.items())
     study_filters = (
         '<label>App <select class="filter-app"></select></label>'
         '<label>Call <select class="filter-call"></select></label>'
@@ -128,7 +129,7 @@ written {written} · demo models are not for clinical use</p>
 <p class="note">Inputs that gave no result, each with its one-line reason (failures*.csv).</p>
 {_table_controls(failure_filter)}
 <table><thead><tr><th>Item</th><th>Study</th><th>Reason</th><th>From</th></tr></thead><tbody></tbody></table></section>
-<section id="runs"><h2>Run summary</h2>{"".join(_run_section(r, page_dir) for r in runs)}</section>
+<section id="runs"><h2>Run summary</h2>{run_sections}</section>
 <script id="page-data" type="application/json">{_json_script(data)}</script>
 <script>{(_STATIC / "page.js").read_text(encoding="utf-8")}</script>
 </body></html>
@@ -138,14 +139,14 @@ written {written} · demo models are not for clinical use</p>
 def write_page(
     page_path: Path,
     rows: Sequence[StudyRow],
-    failures: Sequence[FailureRow] = (),
-    runs: Sequence[RunSummary] = (),
+    failures: Sequence[tuple[InputFailure, str]] = (),
+    runs: dict[Path, dict[str, Any]] | None = None,
     title: str = "msk-maps batch",
 ) -> Path:
     """Build the page from (study, app, result.json) rows and write it atomically to `page_path`."""
     page_dir = Path(page_path).resolve().parent
     entries = sorted((page_entry(row, page_dir) for row in rows), key=lambda e: (e.app, e.study_uid))
-    html_text = render_page(entries, failures, runs, batch_plots(entries), page_dir, title)
+    html_text = render_page(entries, failures, runs or {}, batch_plots(entries), page_dir, title)
     return atomic_write_text(page_path, html_text)
 
 
@@ -159,8 +160,8 @@ def write_batch_page(*run_folders: Path, page_path: Path | None = None) -> Path 
     try:
         rows = [row for folder in run_folders for row in study_rows(folder)]
         failures = [row for folder in run_folders for row in failure_rows(folder)]
-        runs = [run for folder in run_folders for run in run_summaries(folder)]
-        apps = sorted({str(r.summary.get("app", "")) for r in runs} - {""})
+        runs = {path: summary for folder in run_folders for path, summary in run_summaries(folder).items()}
+        apps = sorted({str(summary.get("app", "")) for summary in runs.values()} - {""})
         written = write_page(target, rows, failures, runs, title=f"msk-maps batch: {', '.join(apps) or 'results'}")
     except Exception:  # noqa: BLE001 - the run's results stand without their page; say why and carry on
         logger.exception("Could not write the batch page %s", target)

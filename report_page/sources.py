@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dicom_in.study import InputFailure
 from run.plan import RESULT_FILE, study_output_dir
 
-__all__ = ["StudyRow", "FailureRow", "RunSummary", "run_folders", "study_rows", "failure_rows", "run_summaries"]
+__all__ = ["StudyRow", "run_folders", "study_rows", "failure_rows", "run_summaries"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +31,6 @@ class StudyRow:
     result_path: Path
     status: str = ""
     summary: str = ""
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    """One unusable input (a file or a whole study) and the one-line reason."""
-
-    item: str
-    study_uid: str
-    reason: str
-    source: str  # the failures CSV it came from
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run.json, and the file it came from."""
-
-    path: Path
-    summary: dict[str, Any]
 
 
 def run_folders(path: Path) -> list[Path]:
@@ -83,18 +66,18 @@ def study_rows(run_folder: Path) -> list[StudyRow]:
     return list(rows.values())
 
 
-def failure_rows(run_folder: Path) -> list[FailureRow]:
-    """Every row of the folder's failures*.csv."""
+def failure_rows(run_folder: Path) -> list[tuple[InputFailure, str]]:
+    """Every row of the folder's failures*.csv, with the name of the file it came from."""
     return [
-        FailureRow(line.get("item", ""), line.get("study_instance_uid", ""), line.get("reason", ""), table.name)
+        (InputFailure(line.get("item", ""), line.get("reason", ""), line.get("study_instance_uid", "")), table.name)
         for table in sorted(Path(run_folder).glob("failures*.csv"))
         for line in _csv_rows(table)
     ]
 
 
-def run_summaries(run_folder: Path) -> list[RunSummary]:
-    """Every run*.json of the folder that parses as a JSON object."""
-    found = []
+def run_summaries(run_folder: Path) -> dict[Path, dict[str, Any]]:
+    """Every run*.json of the folder that parses as a JSON object, by path."""
+    found = {}
     for path in sorted(Path(run_folder).glob("run*.json")):
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
@@ -102,5 +85,5 @@ def run_summaries(run_folder: Path) -> list[RunSummary]:
             logger.warning("%s: unreadable (%s); left off the page", path, exc)
             continue
         if isinstance(summary, dict):
-            found.append(RunSummary(path, summary))
+            found[path] = summary
     return found

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"\nOHIF study list: {session.server.url}")
         for study in session.studies[:_LISTED]:
-            print(f"  {study.app:<11} {study.call or '-':<14} {session.server.study_url(study.study_uid)}")
+            entry = study.entry
+            print(f"  {entry.app:<11} {entry.call or '-':<14} {session.server.study_url(entry.study_uid)}")
         if len(session.studies) > _LISTED:
             print(f"  ... and {len(session.studies) - _LISTED} more in the study list")
         print(f"Orthanc: {session.orthanc.url}/app/explorer.html    Ctrl-C stops both.", flush=True)

@@ -31,7 +31,7 @@ _MAX_BODY = 2 * 1024**3  # a STOW body or an answer larger than this is refused,
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Static files from `directory`, `/app-config.js` from memory, `/dicom-web/...` proxied to `upstream`."""
+    """Static files from `directory`, `/app-config.js` from `config`, `/dicom-web/...` proxied to `upstream`."""
 
     protocol_version = "HTTP/1.1"
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript"}
@@ -122,9 +122,12 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class ViewerServer:
-    """The OHIF app in `app_dir` and Orthanc's DICOMweb at `dicomweb_url`, served on 127.0.0.1:`port`."""
+    """The OHIF app in `app_dir` and Orthanc's DICOMweb at `dicomweb_url`, served on 127.0.0.1:`port`.
 
-    def __init__(self, app_dir: Path, dicomweb_url: str, port: int = 0) -> None:
+    OHIF reads `/app-config.js`: the file `app_config` when given (written by the caller), else our default.
+    """
+
+    def __init__(self, app_dir: Path, dicomweb_url: str, port: int = 0, app_config: Path | None = None) -> None:
         upstream = urlsplit(dicomweb_url)
         if upstream.scheme != "http" or not upstream.hostname:
             raise ValueError(f"expected an http:// DICOMweb root, got {dicomweb_url!r}")
@@ -135,7 +138,7 @@ class ViewerServer:
             directory=str(app_dir),
             upstream=(upstream.hostname, upstream.port or 80),
             upstream_path=upstream.path.rstrip("/"),
-            config=app_config_js(DICOMWEB_PATH).encode(),
+            config=Path(app_config).read_bytes() if app_config else app_config_js(DICOMWEB_PATH).encode(),
         )
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True

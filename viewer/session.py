@@ -16,10 +16,12 @@ from pathlib import Path
 
 from dicom_in.study_index import index_folder, usable_cpus
 from pacs.orthanc import OrthancError, OrthancServer
-from report_page.entries import page_entry
+from report_page.entries import PageEntry, page_entry
 from report_page.sources import study_rows
+from run.atomic_io import atomic_write_text
+from viewer.app_config import app_config_js
 from viewer.ohif_install import ensure_ohif
-from viewer.server import ViewerServer
+from viewer.server import DICOMWEB_PATH, ViewerServer
 
 __all__ = ["ViewedStudy", "ViewerSession", "results_to_view"]
 
@@ -30,25 +32,21 @@ _UPLOAD_THREADS = 4
 
 @dataclass(frozen=True)
 class ViewedStudy:
-    """A study with results: its UID, the app, the call, and our DICOM objects for it."""
+    """A study with results: its page entry (UID, app, call, objects) and the run folder its links start from."""
 
-    study_uid: str
-    app: str
-    call: str
-    objects: tuple[Path, ...]
+    entry: PageEntry
+    folder: Path
+
+    @property
+    def objects(self) -> list[Path]:
+        """Our DICOM objects for the study."""
+        return [self.folder / name for name in self.entry.objects]
 
 
 def results_to_view(run_folders: Sequence[Path]) -> list[ViewedStudy]:
-    """The analysed studies (status "ok") of the run folders, with the DICOM objects the runs wrote."""
-    studies = []
-    for folder in run_folders:
-        for row in study_rows(folder):
-            entry = page_entry(row, Path(folder))
-            if entry.status != "ok" or not entry.objects:
-                continue
-            objects = tuple(Path(folder) / name for name in entry.objects)
-            studies.append(ViewedStudy(entry.study_uid, entry.app, entry.call, objects))
-    return studies
+    """The analysed studies (status "ok", with DICOM objects) of the run folders."""
+    entries = [(page_entry(row, Path(folder)), Path(folder)) for folder in run_folders for row in study_rows(folder)]
+    return [ViewedStudy(entry, folder) for entry, folder in entries if entry.status == "ok" and entry.objects]
 
 
 def _source_files(input_folder: Path, study_uids: set[str]) -> list[Path]:
@@ -90,7 +88,8 @@ class ViewerSession:
         """Install OHIF if needed, start Orthanc, upload, serve; stops what it started if anything fails."""
         app_dir = ensure_ohif(self.ohif_folder)
         self.studies = results_to_view(self.run_folders)
-        sources = _source_files(self.input_folder, {s.study_uid for s in self.studies}) if self.input_folder else []
+        uids = {study.entry.study_uid for study in self.studies}
+        sources = _source_files(self.input_folder, uids) if self.input_folder else []
         objects = [path for study in self.studies for path in study.objects]
         # A fresh Orthanc each session: only this run's studies, not those of an earlier session.
         shutil.rmtree(Path(self.workdir) / "orthanc", ignore_errors=True)
@@ -99,7 +98,8 @@ class ViewerSession:
             stored = self._upload(sources + objects)
             total = len(sources) + len(objects)
             logger.info("Orthanc stored %d of %d files (%d studies with results)", stored, total, len(self.studies))
-            self.server = ViewerServer(app_dir, self.orthanc.dicomweb_url, port=self.port).start()
+            config = atomic_write_text(Path(self.workdir) / "app-config.js", app_config_js(DICOMWEB_PATH))
+            self.server = ViewerServer(app_dir, self.orthanc.dicomweb_url, self.port, config).start()
         except BaseException:
             self.stop()
             raise

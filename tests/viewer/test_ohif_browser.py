@@ -52,7 +52,7 @@ def browser() -> Iterator:
 def _study(session: ViewerSession, app: str, want=lambda result: True) -> tuple[ViewedStudy, dict]:
     """The first analysed study of `app` whose result.json satisfies `want`, with that result.json."""
     for study in session.studies:
-        if study.app != app:
+        if study.entry.app != app:
             continue
         result = json.loads((study.objects[0].parent / "result.json").read_text())
         if want(result):
@@ -93,7 +93,7 @@ def _agreement(overlay: np.ndarray, mask: np.ndarray) -> float:
 
 def _open(browser, session: ViewerSession, study: ViewedStudy):
     page = browser.new_page()
-    open_study(page, session.server.study_url(study.study_uid))
+    open_study(page, session.server.study_url(study.entry.study_uid))
     assert not error_boundary_shown(page)
     return page
 

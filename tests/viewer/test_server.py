@@ -52,6 +52,10 @@ def test_static_app_routes_and_config(app_dir: Path) -> None:
         # Orthanc is not there: the proxy says so instead of hanging
         assert _get(server.url + "/dicom-web/studies")[0] == 502
     assert server.url.startswith("http://127.0.0.1:")
+    written = app_dir.parent / "app-config.js"
+    written.write_text("window.config = {};")
+    with ViewerServer(app_dir, "http://127.0.0.1:9/dicom-web", app_config=written) as server:
+        assert _get(server.url + "/app-config.js")[2] == b"window.config = {};"  # the file OHIF reads
 
 
 def test_dicomweb_is_proxied_with_urls_that_point_back_at_the_viewer(app_dir: Path, tmp_path: Path) -> None:
