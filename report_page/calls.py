@@ -1,7 +1,8 @@
 """A study's call for the page: a short label to filter on, a line with its probability or grade, a number to sort on.
 
 Read from each app's typed result.json details (apps/<app>/result_details.py), the one place their contract lives.
-An app without an entry here still gets a row: its summary, no label.
+An app without an entry here still gets a row: its summary, no label. Each app's details type is imported where it
+is read: an app's MAP image ships only its own app folder, and every run draws its page.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from apps.ankle_xray.result_details import FragmentStudyDetails
-from apps.olt_mri.result_details import OltDetails
-from apps.onfh_mri.result_details import OnfhDetails
 from dicom_out.result_json import read_details
 
 __all__ = ["Call", "study_call", "GRADE_ORDER", "NO_FRAGMENT"]
@@ -34,6 +32,8 @@ class Call:
 
 
 def _olt(result: dict[str, Any]) -> Call:
+    from apps.olt_mri.result_details import OltDetails
+
     details = read_details(result, OltDetails)
     if details is None:
         return Call("", "")
@@ -44,6 +44,8 @@ def _olt(result: dict[str, Any]) -> Call:
 
 
 def _ankle_xray(result: dict[str, Any]) -> Call:
+    from apps.ankle_xray.result_details import FragmentStudyDetails
+
     details = read_details(result, FragmentStudyDetails)
     if details is None:
         return Call("", "")
@@ -56,6 +58,8 @@ def _ankle_xray(result: dict[str, Any]) -> Call:
 
 
 def _onfh(result: dict[str, Any]) -> Call:
+    from apps.onfh_mri.result_details import OnfhDetails
+
     details = read_details(result, OnfhDetails)
     if details is None or not details.hips:
         return Call("", "")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from report_page.entries import UNREADABLE, page_entry
 from report_page.sources import StudyRow, study_rows
 from run.ledger import RunLedger
 from run.plan import RESULT_FILE, RunPlan, Shard, study_output_dir
+from tests.app_runner import REPO
 
 
 def _olt(probability: float) -> dict[str, Any]:
@@ -164,3 +167,22 @@ def test_a_page_that_cannot_be_written_does_not_fail_the_run(tmp_path: Path) -> 
     summary = ledger.finalize(wall_seconds=1.0)
     assert summary["counts"]["results"] == 1 and (tmp_path / "results.csv").is_file()
     assert write_batch_page(tmp_path) is None
+
+
+def test_an_apps_image_without_the_other_apps_still_draws_its_page(tmp_path: Path) -> None:
+    """A MAP ships only its own app folder: drawing an olt_mri page must not import the other apps."""
+    _write_result(study_output_dir(tmp_path, "1.1"), _olt(0.9))
+    _write_csv(tmp_path / "results.csv", [{"study_instance_uid": "1.1", "status": "ok", "summary": ""}])
+    probe = (
+        "import sys\n"
+        "class Gone:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith(('apps.ankle_xray', 'apps.onfh_mri')):\n"
+        "            raise ImportError(f'{name} is not in this image')\n"
+        "sys.meta_path.insert(0, Gone())\n"
+        "from report_page import write_batch_page\n"
+        f"print(write_batch_page({str(tmp_path)!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith(PAGE_NAME), done.stderr[-2000:]
+    assert [row[3] for row in _page_data(tmp_path / PAGE_NAME)["studies"]] == ["positive"]
