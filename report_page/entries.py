@@ -12,11 +12,12 @@ from typing import Any
 from report_page.calls import study_call
 from report_page.sources import StudyRow
 
-__all__ = ["PageEntry", "page_entry", "UNREADABLE"]
+__all__ = ["PageEntry", "page_entry", "UNREADABLE", "MISSING"]
 
 logger = logging.getLogger(__name__)
 
 UNREADABLE = "unreadable_result"
+MISSING = "missing_result"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ def page_entry(row: StudyRow, page_dir: Path) -> PageEntry:
     if result is None:
         if problem:
             logger.warning("Study %s: %s (%s)", row.study_uid, problem, row.result_path)
-        status = UNREADABLE if problem else (row.status or "no_result")
-        return PageEntry(row.study_uid, row.app, status, "", "", None, problem or row.summary)
+        # results.csv says why a study has none (no_matching_app); an "ok" there without the file is a problem
+        status = UNREADABLE if problem else (row.status if row.status not in ("", "ok") else MISSING)
+        summary = problem or (row.summary if status != MISSING else f"no result.json at {row.result_path}")
+        return PageEntry(row.study_uid, row.app, status, "", "", None, summary)
     app = str(result.get("app") or row.app)
     try:
         call = study_call(app, result)

@@ -22,7 +22,7 @@ from report_page.plots import Plot, batch_plots
 from report_page.sources import StudyRow, failure_rows, run_summaries, study_rows
 from run.atomic_io import atomic_write_text
 
-__all__ = ["PAGE_NAME", "render_page", "write_page", "write_batch_page"]
+__all__ = ["PAGE_NAME", "render_page", "write_page", "write_batch_page", "page_at_end_of_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ def _key_values(rows: dict[str, Any], head: tuple[str, str]) -> str:
 
 
 def _run_section(path: Path, summary: dict[str, Any], page_dir: Path) -> str:
+    # An app's run.json has its stage times; the suite's has them per app under "apps".
+    per_app = {f" ({app})": part for app, part in (summary.get("apps") or {}).items() if isinstance(part, dict)}
+    stage_tables = "".join(
+        f"<div><h4>Time per stage{name}</h4>{_key_values(part.get('stage_seconds') or {}, ('stage', 's'))}</div>"
+        for name, part in (per_app or {"": summary}).items()
+    )
     models = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(str(info.get('version', '')))}</td>"
         f'<td><code title="{_e(str(info.get("sha256", "")))}">{_e(str(info.get("sha256", ""))[:16])}</code></td></tr>'
@@ -72,7 +78,7 @@ def _run_section(path: Path, summary: dict[str, Any], page_dir: Path) -> str:
         f'{_e(str(summary.get("wall_seconds", "")))} s wall · <a href="{_e(where)}">{_e(path.name)}</a></p>'
         '<div class="grid">'
         f"<div><h4>Counts</h4>{_key_values(summary.get('counts') or {}, ('', 'n'))}</div>"
-        f"<div><h4>Time per stage</h4>{_key_values(summary.get('stage_seconds') or {}, ('stage', 's'))}</div>"
+        f"{stage_tables}"
         f"<div><h4>Models</h4><table><tr><th>model</th><th>version</th><th>sha256</th></tr>{models}</table></div>"
         f"<div><h4>Versions</h4>{_key_values(summary.get('versions') or {}, ('package', 'version'))}</div>"
         "</div></div>"
@@ -141,11 +147,12 @@ def write_page(
     rows: Sequence[StudyRow],
     failures: Sequence[tuple[InputFailure, str]] = (),
     runs: dict[Path, dict[str, Any]] | None = None,
-    title: str = "msk-maps batch",
+    title: str = "",
 ) -> Path:
     """Build the page from (study, app, result.json) rows and write it atomically to `page_path`."""
     page_dir = Path(page_path).resolve().parent
     entries = sorted((page_entry(row, page_dir) for row in rows), key=lambda e: (e.app, e.study_uid))
+    title = title or f"msk-maps batch: {', '.join(sorted({e.app for e in entries if e.app})) or 'no results'}"
     html_text = render_page(entries, failures, runs or {}, batch_plots(entries), page_dir, title)
     return atomic_write_text(page_path, html_text)
 
@@ -161,10 +168,14 @@ def write_batch_page(*run_folders: Path, page_path: Path | None = None) -> Path 
         rows = [row for folder in run_folders for row in study_rows(folder)]
         failures = [row for folder in run_folders for row in failure_rows(folder)]
         runs = {path: summary for folder in run_folders for path, summary in run_summaries(folder).items()}
-        apps = sorted({str(summary.get("app", "")) for summary in runs.values()} - {""})
-        written = write_page(target, rows, failures, runs, title=f"msk-maps batch: {', '.join(apps) or 'results'}")
+        written = write_page(target, rows, failures, runs)
     except Exception:  # noqa: BLE001 - the run's results stand without their page; say why and carry on
         logger.exception("Could not write the batch page %s", target)
         return None
     logger.info("Batch page: %s (%d studies)", written, len(rows))
     return written
+
+
+def page_at_end_of_run(output_root: Path, summary: dict[str, Any]) -> None:
+    """The page of a run folder whose run files were just written; the signature of run.ledger's END_OF_RUN hooks."""
+    write_batch_page(output_root)

@@ -2,7 +2,8 @@
 
 A run folder holds `results*.csv`, `failures*.csv` and `run*.json` (one of each per shard, `.partKofN`). Two
 layouts are read: an app's own run (`OUT/<study>/result.json`, the app named in result.json) and the suite's
-(`OUT/<study>/<app>/result.json`, results.csv with an `app` column). The page itself takes the rows, not a layout.
+(`OUT/<app>/<study>/result.json`, results.csv with `app` and `output_dir` columns). The page itself takes the rows,
+not a layout.
 """
 
 from __future__ import annotations
@@ -50,26 +51,36 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
+def _result_path(run_folder: Path, line: dict[str, str]) -> Path:
+    """Where a results.csv row's result.json is: its `output_dir` (the suite's column) when it names a folder
+    inside the run folder, else the layout's rule: OUT/<app>/<study> for a row with an app, OUT/<study> without."""
+    uid, app, given = line.get("study_instance_uid", ""), line.get("app", ""), line.get("output_dir", "")
+    if given:
+        folder = (run_folder / given).resolve()
+        if folder.is_relative_to(run_folder.resolve()):
+            return folder / RESULT_FILE
+    return study_output_dir(run_folder / app if app else run_folder, uid) / RESULT_FILE
+
+
 def study_rows(run_folder: Path) -> list[StudyRow]:
     """Every study listed in the folder's results*.csv (shards included), once per (study, app)."""
     rows: dict[tuple[str, str], StudyRow] = {}
     for table in sorted(Path(run_folder).glob("results*.csv")):
         for line in _csv_rows(table):
-            uid = line.get("study_instance_uid", "")
-            if not uid:
-                continue
-            app = line.get("app", "") or ""
-            folder = study_output_dir(run_folder, uid)
-            path = (folder / app if app else folder) / RESULT_FILE
-            status, summary = line.get("status", ""), line.get("summary", "")
-            rows.setdefault((uid, app), StudyRow(uid, app, path, status, summary))
+            uid, app = line.get("study_instance_uid", ""), line.get("app", "") or ""
+            if uid:
+                path = _result_path(Path(run_folder), line)
+                rows.setdefault((uid, app), StudyRow(uid, app, path, line.get("status", ""), line.get("summary", "")))
     return list(rows.values())
 
 
 def failure_rows(run_folder: Path) -> list[tuple[InputFailure, str]]:
-    """Every row of the folder's failures*.csv, with the name of the file it came from."""
+    """Every row of the folder's failures*.csv, with where it came from (the file, and the suite's app column)."""
     return [
-        (InputFailure(line.get("item", ""), line.get("reason", ""), line.get("study_instance_uid", "")), table.name)
+        (
+            InputFailure(line.get("item", ""), line.get("reason", ""), line.get("study_instance_uid", "")),
+            f"{table.name} ({line['app']})" if line.get("app") else table.name,
+        )
         for table in sorted(Path(run_folder).glob("failures*.csv"))
         for line in _csv_rows(table)
     ]

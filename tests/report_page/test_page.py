@@ -16,7 +16,7 @@ from apps.onfh_mri.result_details import HipDetails, OnfhDetails
 from dicom_in.study import InputFailure
 from report_page import PAGE_NAME, write_batch_page
 from report_page.calls import study_call
-from report_page.entries import UNREADABLE, page_entry
+from report_page.entries import MISSING, UNREADABLE, page_entry
 from report_page.sources import StudyRow, study_rows
 from run.ledger import RunLedger
 from run.plan import RESULT_FILE, RunPlan, Shard, study_output_dir
@@ -95,20 +95,31 @@ def test_rows_of_an_app_run_with_shards_and_of_the_suite_layout(tmp_path: Path) 
     _write_csv(
         suite / "results.csv",
         [
-            {"study_instance_uid": "2.1", "app": "olt_mri", "status": "ok", "summary": ""},
-            {"study_instance_uid": "2.1", "app": "onfh_mri", "status": "ok", "summary": ""},
-            {"study_instance_uid": "2.2", "app": "", "status": "no_matching_app", "summary": "no app reads it"},
+            {"study_instance_uid": "2.1", "app": "olt_mri", "status": "ok", "summary": "", "output_dir": "olt_mri/2.1"},
+            {"study_instance_uid": "2.1", "app": "onfh_mri", "status": "ok", "summary": "", "output_dir": ""},
+            {"study_instance_uid": "2.2", "app": "", "status": "no_matching_app", "summary": "no app reads it",
+             "output_dir": ""},
+            {"study_instance_uid": "2.3", "app": "olt_mri", "status": "ok", "summary": "", "output_dir": "../../x"},
         ],
-    )
+    )  # fmt: skip
     rows = study_rows(suite)
     assert [r.result_path.relative_to(suite).as_posix() for r in rows] == [
-        "2.1/olt_mri/result.json",
-        "2.1/onfh_mri/result.json",
+        "olt_mri/2.1/result.json",  # output_dir, as the suite writes it
+        "onfh_mri/2.1/result.json",  # without it: OUT/<app>/<study>
         "2.2/result.json",
+        "olt_mri/2.3/result.json",  # an output_dir outside the run folder is not followed
     ]
     # a study without result.json keeps what results.csv said about it
     missing = page_entry(rows[2], suite)
     assert (missing.status, missing.summary, missing.result) == ("no_matching_app", "no app reads it", "")
+    assert page_entry(rows[1], suite).status == MISSING  # results.csv says ok, but there is no result.json
+    # the suite's page: its studies by app, the suite's run.json with each app's time per stage
+    _write_result(suite / "olt_mri" / "2.1", _olt(0.8))
+    suite_run = {"app": "suite", "apps": {"olt_mri": {"stage_seconds": {"inference": 4.5}}}, "counts": {}}
+    (suite / "run.json").write_text(json.dumps(suite_run))
+    text = write_batch_page(suite).read_text(encoding="utf-8")
+    assert "<title>msk-maps batch: olt_mri, onfh_mri</title>" in text and "Time per stage (olt_mri)" in text
+    assert [row[3] for row in _page_data(suite / PAGE_NAME)["studies"] if row[2] == "ok"] == ["positive"]
 
 
 def test_entries_link_relative_and_survive_a_broken_result(tmp_path: Path) -> None:
