@@ -51,14 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     if not folders:
         parser.error(f"no run folder (with run.json) in {', '.join(map(str, args.outputs))}")
     session = ViewerSession(folders, args.input, args.workdir, args.ohif, args.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
+        signal.signal(signum, signal.default_int_handler)
     try:
         session.start()
     except (OhifInstallError, OrthancError, DebianInstallError, OSError) as exc:
         print(f"viewer: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # during the upload: start() has stopped what it started
+        print("viewer: stopped before it was up", file=sys.stderr)
         return 130
     try:
         print(f"\nOHIF study list: {session.server.url}")
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(session.studies) > _LISTED:
             print(f"  ... and {len(session.studies) - _LISTED} more in the study list")
         print(f"Orthanc: {session.orthanc.url}/app/explorer.html    Ctrl-C stops both.", flush=True)
-        stop.wait()
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
     except KeyboardInterrupt:
         pass
     finally:
