@@ -1,6 +1,7 @@
 """How long index.html takes to draw and to open at 10,000 studies: `python -m bench.page_open [--studies N]`.
 
-A synthetic run folder in the suite's layout (OUT/<study>/<app>/result.json, results.csv with an `app` column),
+A synthetic run folder in the suite's layout (OUT/<app>/<study>/result.json, results.csv with `app` and
+`output_dir`),
 a third of the studies per app, made cheaply from each app's typed details: one small PNG hard-linked as every
 key image, no DICOM. Then: the page's build time (what every run's end pays), its size, and in headless
 Chromium (Debian's, via Playwright) the time from navigation to the table being drawn, and to filter and sort
@@ -13,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import time
 from datetime import date
@@ -27,6 +29,7 @@ from apps.onfh_mri.result_details import HipDetails, OnfhDetails
 from pictures.overlay import png_bytes
 from report_page import PAGE_NAME, write_batch_page
 from run.atomic_io import atomic_write_json
+from run.plan import study_output_dir
 from viewer.browser import headless_chromium
 
 __all__ = ["make_run_folder", "measure_page", "main"]
@@ -74,7 +77,7 @@ def make_run_folder(root: Path, studies: int, seed: int = 0) -> Path:
     for index in range(studies):
         uid = f"1.2.826.0.1.3680043.8.498.{10**9 + index}"
         app = APPS[index % len(APPS)]
-        folder = root / uid / app
+        folder = study_output_dir(root / app, uid)
         folder.mkdir(parents=True)
         status = "no_matching_series" if rng.random() < 0.1 else "ok"
         details, csv_row, keys = _details(app, rng, uid) if status == "ok" else ({}, {}, [])
@@ -85,7 +88,9 @@ def make_run_folder(root: Path, studies: int, seed: int = 0) -> Path:
                   "summary": f"{app} synthetic study {index}", "details": details, "csv_row": csv_row,
                   "files": sorted(files), "report": None, "input_failures": []}  # fmt: skip
         (folder / "result.json").write_text(json.dumps(result))
-        rows.append({"study_instance_uid": uid, "app": app, "status": status, "summary": result["summary"]})
+        output_dir = folder.relative_to(root).as_posix()
+        rows.append({"study_instance_uid": uid, "app": app, "status": status, "summary": result["summary"],
+                     "output_dir": output_dir})  # fmt: skip
     with open(root / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -112,6 +117,14 @@ def _open_once(page_path: Path) -> dict[str, float]:
                 return {dom_content_loaded_ms: nav.domContentLoadedEventEnd, table_ready_ms: ready};
             }"""
         )
+        visible_ms = page.evaluate(
+            """async () => {
+                const shown = [...document.querySelectorAll('#studies img')]
+                    .filter(img => img.getBoundingClientRect().top < window.innerHeight);
+                await Promise.all(shown.map(img => img.decode()));
+                return performance.now();
+            }"""
+        )
         filter_ms = page.evaluate(
             """() => {
                 const select = document.querySelector('#studies .filter-status');
@@ -129,6 +142,7 @@ def _open_once(page_path: Path) -> dict[str, float]:
             }"""
         )
         thumbnails = page.evaluate("() => document.querySelectorAll('#studies img').length")
+        timing["visible_thumbnails_decoded_ms"] = visible_ms
         return {**timing, "wall_to_ready_s": wall, "filter_ms": filter_ms, "sort_ms": sort_ms, "thumbs": thumbnails}
 
 
@@ -152,15 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "page")
     args = parser.parse_args(argv)
     root = args.work / f"run_{args.studies}"
-    if not (root / "results.csv").is_file():
-        make_run_folder(root, args.studies)
+    shutil.rmtree(root, ignore_errors=True)  # made afresh: the layout is the code's of today
+    make_run_folder(root, args.studies)
     figures = measure_page(root, args.repeats)
     lines = [
         f"# index.html at {args.studies} studies ({date.today().isoformat()}, {os.cpu_count()} CPUs)",
         "",
         f"`python -m bench.page_open --studies {args.studies} --repeats {args.repeats}`; headless Debian Chromium;"
         f" medians of {args.repeats} fresh profiles. build_s: writing index.html (each run's end pays it);"
-        " table_ready_ms: navigation start to the first table page drawn; filter/sort: over all rows.",
+        " table_ready_ms: navigation start to the first table page drawn; visible_thumbnails_decoded_ms: to the"
+        " thumbnails on screen decoded (the rest load as they scroll in); filter/sort: over all rows.",
         "",
         "| figure | value |",
         "|---|---|",
