@@ -1,4 +1,8 @@
-"""DICOM Segmentation (highdicom) from binary masks on a source series' pixel grid."""
+"""DICOM Segmentation (highdicom) from binary masks on a source series' pixel grid.
+
+Patient and study modules come from the first source image, their text made valid first
+(dicom_out.patient_module).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from dicom_out.equipment import MANUFACTURER
 from dicom_out.findings import Algorithm, SegmentationResult
+from dicom_out.patient_module import valid_patient_study
 from dicom_out.sr_content import coded
 
 __all__ = ["build_segmentation"]
@@ -59,8 +64,10 @@ def build_segmentation(
         )
         for number, segment in enumerate(result.segments, start=1)
     ]
+    patient = valid_patient_study(result.source_images[0])
     seg = hd.seg.Segmentation(
-        source_images=result.source_images,
+        # highdicom copies patient and study from the first source image: the valid copy stands in for it.
+        source_images=[patient.dataset, *result.source_images[1:]],
         pixel_array=masks,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -74,6 +81,7 @@ def build_segmentation(
         device_serial_number="0",
         series_description=result.series_description[:64],
         omit_empty_frames=True,
+        specific_character_set=patient.character_set,
     )
     _add_laterality(seg, result)
     return seg

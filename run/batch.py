@@ -171,6 +171,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         app_version=app_cls.info.version,
         plan=plan,
         index_failures=index.failures,
+        skipped_files=index.skipped,
         models={m.name: {"version": m.meta.version, "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()},
     )
     logger.info("%s: %d studies to do, %d files unusable", app_cls.info.name, len(plan.todo), len(index.failures))
