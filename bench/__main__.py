@@ -4,6 +4,8 @@ python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/b
 Writes bench/results/<date>.json and .md and prints the table with the ratios:
 end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
 RSS(10N) / RSS(N). It also checks that the optimised run's findings equal an unoptimised run's.
+python -m bench --bombs: only the peak RSS of an ankle_xray run with each bomb kind against the 2 GB budget
+(bench/bombs.py; written to bench/results/<date>-bombs.{json,md}).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from apps.ankle_xray.result_details import FragmentStudyDetails
 from apps.olt_mri.result_details import OltDetails
 from apps.onfh_mri.result_details import OnfhDetails
+from bench.bombs import bomb_runs, bombs_markdown
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
@@ -333,8 +336,18 @@ def main(argv: list[str] | None = None) -> None:
         help="time olt_mri and onfh_mri with untrained models at the papers' input sizes instead of the demo "
         "models (results go to <date>-paper-size.*; decode and floor-option tables are skipped)",
     )
+    parser.add_argument(
+        "--bombs",
+        action="store_true",
+        help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
+    )
     args = parser.parse_args(argv)
     import platform
+
+    if args.bombs:
+        rows = bomb_runs(args.work / "bombs", args.models.resolve())
+        _write_results(f"{date.today().isoformat()}-bombs", {"bombs": rows}, bombs_markdown(rows))
+        return
 
     results = {
         "date": date.today().isoformat(),
@@ -355,11 +368,15 @@ def main(argv: list[str] | None = None) -> None:
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
+    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
+    _write_results(stem, results, _markdown(results))
+
+
+def _write_results(stem: str, results: dict[str, Any], markdown: str) -> None:
+    """bench/results/<stem>.json and .md, and the markdown on stdout."""
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
     (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    markdown = _markdown(results)
     (out_dir / f"{stem}.md").write_text(markdown)
     print(markdown)
 

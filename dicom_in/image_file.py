@@ -30,6 +30,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, data_element_generator, read_dataset
+from pydicom.tag import Tag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -303,7 +304,7 @@ def _read(
                 is_implicit_VR=False,
                 is_little_endian=True,
                 stop_when=_stop_at_pixels if stop_before_pixels else None,
-                specific_tags=list(specific_tags) if specific_tags else None,
+                specific_tags=[Tag(t) for t in specific_tags] if specific_tags else None,
             )
             ds = FileDataset(str(path), dataset, preamble, file_meta, False, True)
             ds.set_original_encoding(False, True, dataset.original_character_set)

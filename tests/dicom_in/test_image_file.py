@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicom_in.image_file import read_header, read_with_pixels
+from dicom_in.memory_budget import FILE_BUDGET_BYTES, HEADER_BUDGET_BYTES, MemoryBudgetError
 from dicom_in.pixel_decode import PixelDataError, decode_image
+from dicom_in.study_index import index_folder
 from tests.dicom_factory import mr_slice
+from tests.hostile_inputs import write_deflate_bomb
 
 # Bundled with pydicom: explicit and implicit VR, big endian, encapsulated (RLE, JPEG 2000) and trailing padding.
 BUNDLED = [
@@ -62,14 +69,110 @@ def test_implicit_vr_pixel_data_whose_length_reads_like_a_vr(tmp_path: Path) -> 
     np.testing.assert_array_equal(decode_image(image).stored, pixels)
 
 
-def test_a_deflated_file_is_read_whole(tmp_path: Path) -> None:
+def test_a_deflated_file_is_indexed_and_read_by_inflating_it_as_it_goes(tmp_path: Path) -> None:
     ds = mr_slice("1.2.3", "1.2.3.4", pixels=np.arange(64, dtype=np.uint16).reshape(8, 8))
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     path = tmp_path / "deflated.dcm"
     ds.save_as(path, enforce_file_format=True)
+    assert index_folder(tmp_path).studies == {"1.2.3": {"1.2.3.4": [path]}}
     header, offset = read_header(path)
-    assert offset is None
+    assert offset is None and "PixelData" not in header and header.PatientID == "TEST001"
     np.testing.assert_array_equal(read_with_pixels(path, header, offset).pixel_array, ds.pixel_array)
+
+
+def _peak_bytes(action) -> tuple[object, int]:
+    """(what `action()` returned or raised, the peak of Python allocations while it ran)."""
+    tracemalloc.start()
+    try:
+        outcome = action()
+    except (PixelDataError, MemoryBudgetError) as exc:
+        outcome = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return outcome, peak
+
+
+@pytest.fixture(scope="module")
+def radiograph(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return mr_slice("1.2.826.0.9", "1.2.826.0.9.1", pixels=np.ones((64, 64), np.uint16))
+
+
+def test_a_deflate_bomb_in_the_pixel_data_is_refused_before_inflating_it(tmp_path: Path, radiograph: Dataset) -> None:
+    path = tmp_path / "bomb.dcm"
+    assert write_deflate_bomb(radiograph, path, 3 * 2**30, "pixels") < 4 * 2**20
+    (index, peak) = _peak_bytes(lambda: index_folder(tmp_path))
+    assert list(index.studies) == ["1.2.826.0.9"] and peak < 8 * 2**20  # the header only: inflating stops there
+    header, offset = read_header(path)
+    refused, peak = _peak_bytes(lambda: read_with_pixels(path, header, offset))
+    assert isinstance(refused, PixelDataError) and peak < 8 * 2**20
+    assert re.fullmatch(
+        r"deflated data set inflates past 320 MiB \(needs 3\.0 GiB or more\), over the per-file memory budget",
+        str(refused),
+    )
+
+
+def test_a_deflate_bomb_in_the_header_is_refused_at_the_header_budget(tmp_path: Path, radiograph: Dataset) -> None:
+    path = tmp_path / "bomb.dcm"
+    write_deflate_bomb(radiograph, path, 2**30, "header")
+    index, peak = _peak_bytes(lambda: index_folder(tmp_path))
+    assert index.studies == {} and peak < HEADER_BUDGET_BYTES + 16 * 2**20
+    (failure,) = index.failures
+    assert failure.reason.startswith("deflated data set inflates past 64 MiB")
+    with pytest.raises(MemoryBudgetError, match=r"^deflated data set inflates past 64 MiB"):
+        read_header(path)
+
+
+def test_a_deflate_bomb_after_the_pixel_data_is_refused_as_it_inflates(tmp_path: Path, radiograph: Dataset) -> None:
+    path = tmp_path / "bomb.dcm"
+    write_deflate_bomb(radiograph, path, 2**30, "trailer")
+    header, offset = read_header(path)
+    refused, peak = _peak_bytes(lambda: read_with_pixels(path, header, offset))
+    assert isinstance(refused, PixelDataError) and str(refused).startswith("deflated data set inflates past 320 MiB")
+    assert peak < FILE_BUDGET_BYTES + 32 * 2**20
+
+
+def _with_gap(path: Path, ds: Dataset, before: int, gap: int) -> None:
+    """Write `ds`, then open a sparse `gap` of zero bytes at byte `before` (a huge element's value)."""
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    with open(path, "wb") as fp:
+        fp.write(data[:before])
+        fp.seek(before + gap)
+        fp.write(data[before:])
+
+
+def test_a_huge_header_element_is_refused_without_reading_it(tmp_path: Path, radiograph: Dataset) -> None:
+    ds = Dataset(dict(radiograph.items()))
+    ds.file_meta = radiograph.file_meta
+    ds.add_new(0x00091010, "OB", b"")
+    ds.add_new(0x00090010, "LO", "MSK TEST")
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    at = data.index(struct.pack("<HH2sHI", 0x0009, 0x1010, b"OB", 0, 0))
+    size = 100 * 2**20
+    _with_gap(path, ds, at + 12, size)
+    with open(path, "r+b") as fp:  # the element now claims the gap as its value
+        fp.seek(at + 8)
+        fp.write(struct.pack("<I", size))
+    refused, peak = _peak_bytes(lambda: read_header(path))
+    assert isinstance(refused, MemoryBudgetError) and peak < HEADER_BUDGET_BYTES + 8 * 2**20
+    assert re.fullmatch(r"reading 100 MiB at byte \d+ passes the 64 MiB this read may hold in memory", str(refused))
+    assert [f.reason for f in index_folder(tmp_path).failures] == []  # the index reads UIDs only: seeks past it
+
+
+def test_pixel_data_over_the_budget_is_refused_before_it_is_read(tmp_path: Path, radiograph: Dataset) -> None:
+    path = tmp_path / "big.dcm"
+    radiograph.save_as(path, enforce_file_format=True)
+    header, offset = read_header(path)
+    with open(path, "r+b") as fp:  # 300 MiB of pixel data and what follows it (sparse)
+        fp.truncate(offset + 300 * 2**20)
+    refused, peak = _peak_bytes(lambda: read_with_pixels(path, header, offset))
+    assert str(refused) == (
+        f"pixel data of 300 MiB (from byte {offset} to the end of the file), over the per-file memory budget of 256 MiB"
+    )
+    assert peak < 2**20
 
 
 def test_a_file_truncated_after_its_header_was_read_fails_as_reading_it_whole_does(tmp_path: Path) -> None:
