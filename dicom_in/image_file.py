@@ -28,10 +28,11 @@ from typing import BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, data_element_generator, read_dataset
 from pydicom.tag import Tag
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -44,6 +45,7 @@ from dicom_in.memory_budget import (
     HEADER_BUDGET_BYTES,
     PIXEL_BUDGET_BYTES,
     MemoryBudgetError,
+    check_pixel_budget,
     size_text,
 )
 from dicom_in.pixel_decode import PixelDataError
@@ -52,6 +54,7 @@ __all__ = [
     "DicomReadError",
     "NotDicomError",
     "NotRegularFileError",
+    "check_pixel_claims",
     "read_header",
     "read_header_tags",
     "read_with_pixels",
@@ -74,6 +77,7 @@ READ_ERRORS = (
     NotImplementedError,
     OverflowError,
     RecursionError,
+    BytesLengthException,
     struct.error,
     zlib.error,
 )
@@ -369,20 +373,73 @@ def _read_tail(path: Path, header: Dataset, pixel_offset: int) -> list:
         return list(data_element_generator(fp, bool(implicit), bool(little)))
 
 
+# Header values the decoder turns into numbers. A lying one (a VR or length lie, a stray byte) is refused here
+# with its name, before any pixel data is read, rather than met as a stray exception while decoding.
+_INTEGERS = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel")
+_INTEGERS += ("NumberOfFrames",)
+_NUMBERS = ("RescaleSlope", "RescaleIntercept", "PixelSpacing", "ImagerPixelSpacing")
+
+
+def _numbers(header: Dataset, keyword: str, convert: type) -> list:
+    """The values of `keyword` (none when absent or empty) as `convert` numbers; PixelDataError if one isn't."""
+    try:
+        value = header.get(keyword)
+        if value is None or value == "":
+            values = []
+        else:
+            values = [value] if isinstance(value, str | bytes | int | float) else list(value)
+        return [convert(float(v)) if convert is int and not isinstance(v, int) else convert(v) for v in values]
+    except Exception as exc:  # noqa: BLE001 - whatever pydicom raises converting a damaged element
+        raise PixelDataError(one_line(f"header value {keyword} is unreadable ({type(exc).__name__}: {exc})")) from exc
+
+
+def check_pixel_claims(header: Dataset) -> None:
+    """Refuse (PixelDataError, one line) a header whose pixel attributes are not numbers, whose transfer syntax
+    is unknown, or that claims more pixel data than the per-file memory budget, before any pixel data is read."""
+    syntax = header.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not UID(str(syntax)).is_transfer_syntax:
+        raise PixelDataError(one_line(f"TransferSyntaxUID {str(syntax)!r} is not a transfer syntax pydicom knows"))
+    found = {keyword: _numbers(header, keyword, int) for keyword in _INTEGERS}
+    for keyword in _NUMBERS:
+        _numbers(header, keyword, float)
+    if not (found["Rows"] and found["Columns"] and found["BitsAllocated"]):
+        return  # the decoder names what is missing
+    try:
+        check_pixel_budget(
+            found["Rows"][0],
+            found["Columns"][0],
+            (found["NumberOfFrames"] or [1])[0],
+            (found["SamplesPerPixel"] or [1])[0],
+            found["BitsAllocated"][0],
+        )
+    except MemoryBudgetError as exc:
+        raise PixelDataError(str(exc)) from exc
+
+
 def read_with_pixels(path: Path, header: Dataset, pixel_offset: int | None) -> Dataset:
     """A dataset of `header` plus the file's pixel data (and anything after it), leaving `header` untouched.
 
-    Raises PixelDataError with a one-line reason when the file can't be read or passes the memory budget.
+    Raises PixelDataError with a one-line reason when the header's pixel claims are unreadable or over the
+    budget (check_pixel_claims), or the file can't be read or passes the memory budget.
     """
+    check_pixel_claims(header)
     try:
         if pixel_offset is None:
-            whole, _, _ = _reading(path, "file", stop_before_pixels=False, specific_tags=None, limit=FILE_BUDGET_BYTES)
-            return whole
-        tail = _read_tail(path, header, pixel_offset)
+            image, _, _ = _reading(path, "file", stop_before_pixels=False, specific_tags=None, limit=FILE_BUDGET_BYTES)
+        else:
+            image = _with_tail(header, _read_tail(path, header, pixel_offset))
+        element = image["PixelData"] if "PixelData" in image else None
     except (DicomReadError, MemoryBudgetError) as exc:
         raise PixelDataError(str(exc)) from exc
     except READ_ERRORS as exc:
         raise PixelDataError(one_line(f"unreadable DICOM file ({exc})")) from exc
+    if element is not None and (element.VR not in ("OB", "OW", "OB or OW") or element.value is None):
+        raise PixelDataError(f"PixelData element holds no pixel values (VR {element.VR})")
+    return image
+
+
+def _with_tail(header: Dataset, tail: list) -> Dataset:
+    """A new data set of `header`'s elements plus `tail`'s; `header` itself never gains the pixels."""
     implicit, little = header.original_encoding
     # A new element dict over the same element objects: the header shared downstream never holds pixels.
     image = Dataset(dict(header.items()))

@@ -59,7 +59,7 @@ def check_pixel_budget(
     for name, value in dims.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise MemoryBudgetError(f"{name} {value!r} cannot describe an image (expected a positive integer)")
-    claimed = rows * columns * frames * samples * ((bits_allocated + 7) // 8)
+    claimed = -(-rows * columns * frames * samples * bits_allocated // 8)
     if claimed > limit:
         raise MemoryBudgetError(
             f"header claims {rows}x{columns} pixels x {frames} frame(s) x {samples} sample(s) x {bits_allocated} "

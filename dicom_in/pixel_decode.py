@@ -160,6 +160,10 @@ def decode_stored(ds: Dataset, *, prefer: str = "dali", device: str = "cpu") -> 
         array = ds.pixel_array
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, EOFError) as exc:
         raise PixelDataError(f"pydicom cannot decode the pixel data ({type(exc).__name__}: {exc})") from exc
+    except BaseException as exc:  # a Rust decoder's panic (pylibjpeg-rle, pyo3 PanicException) is no Exception
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise PixelDataError(f"pydicom cannot decode the pixel data (decoder panic: {exc})") from exc
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         array = array[0]
     return np.asarray(array), "pydicom"

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -38,9 +40,10 @@ __all__ = [
     "write_deflate_bomb",
 ]
 
-# Where a deflate bomb keeps its bytes: "pixels" (Rows x Columns claim them honestly), "header" (private
-# elements before the pixel data), "trailer" (private elements after it).
-BOMB_KINDS = ("pixels", "header", "trailer")
+# Where a deflate bomb keeps its bytes: "pixels" (Rows x Columns claim them honestly), "pixel_length" (the
+# pixel data element's length claims them, Rows x Columns stay small), "header" (private elements before the
+# pixel data), "trailer" (private elements after it).
+BOMB_KINDS = ("pixels", "pixel_length", "header", "trailer")
 # The deflate bombs and the JPEG 2000 SIZ bomb ("j2k_siz": its check lives in the pixel decoder).
 ALL_BOMB_KINDS = (*BOMB_KINDS, "j2k_siz")
 BOMB_INFLATED_BYTES = 2_300_000_000  # more than the 2 GB a whole run may use
@@ -104,14 +107,15 @@ def write_deflate_bomb(source: Dataset, path: Path, inflated_bytes: int, kind: s
     """
     if kind not in BOMB_KINDS:
         raise ValueError(f"expected a bomb kind in {BOMB_KINDS}, got {kind!r}")
-    ds = Dataset(dict(source.items()))
+    ds = copy.deepcopy(source)  # a Dataset's copy() shares its elements: setting a value would change `source`
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), kind, str(inflated_bytes)])
     pixels = bytes(ds.PixelData) if "PixelData" in ds else b""
     del ds.PixelData
-    if kind == "pixels":
-        side = int((inflated_bytes / 2) ** 0.5)
-        ds.Rows = ds.Columns = side
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.SamplesPerPixel = 16, 12, 11, 1
+    if kind in ("pixels", "pixel_length"):
+        side = math.isqrt(-(-inflated_bytes // 2) - 1) + 1  # the least side whose 16-bit image holds that many
+        if kind == "pixels":
+            ds.Rows = ds.Columns = side
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.SamplesPerPixel = 16, 12, 11, 1
         pieces: list[bytes | int] = [_explicit_le(ds) + _element_header(0x7FE00010, b"OW", side * side * 2)]
         pieces.append(side * side * 2)
     else:
@@ -153,11 +157,9 @@ def j2k_siz_bomb(source: Dataset, side: int = 60000, header_agrees: bool = False
     With `header_agrees`, Rows and Columns claim the same; otherwise they keep the real (small) size, so the
     lie is only in the codestream. The rest of the codestream is the real image's.
     """
-    ds = Dataset(dict(source.items()))
-    ds.file_meta = FileMetaDataset(source.file_meta)
+    ds = copy.deepcopy(source)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "j2k-siz", str(side)])
-    ds.PixelData = bytes(source.PixelData)
     encode_pixel_data(ds, JPEG2000Lossless)
     (frame,) = list(generate_frames(ds.PixelData, number_of_frames=1))
     fields = list(_SIZ.unpack_from(frame, 2))

@@ -98,17 +98,29 @@ def radiograph(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     return mr_slice("1.2.826.0.9", "1.2.826.0.9.1", pixels=np.ones((64, 64), np.uint16))
 
 
-def test_a_deflate_bomb_in_the_pixel_data_is_refused_before_inflating_it(tmp_path: Path, radiograph: Dataset) -> None:
+def test_a_deflate_bomb_claiming_a_huge_image_is_refused_by_its_header(tmp_path: Path, radiograph: Dataset) -> None:
     path = tmp_path / "bomb.dcm"
     assert write_deflate_bomb(radiograph, path, 3 * 2**30, "pixels") < 4 * 2**20
     (index, peak) = _peak_bytes(lambda: index_folder(tmp_path))
     assert list(index.studies) == ["1.2.826.0.9"] and peak < 8 * 2**20  # the header only: inflating stops there
     header, offset = read_header(path)
     refused, peak = _peak_bytes(lambda: read_with_pixels(path, header, offset))
+    assert isinstance(refused, PixelDataError) and peak < 2**20
+    assert str(refused).startswith("header claims 40133x40133 pixels x 1 frame(s) x 1 sample(s) x 16 bits = 3.0 GiB")
+
+
+def test_a_deflate_bomb_whose_pixel_length_lies_is_refused_before_inflating_it(
+    tmp_path: Path, radiograph: Dataset
+) -> None:
+    path = tmp_path / "bomb.dcm"
+    write_deflate_bomb(radiograph, path, 3 * 2**30, "pixel_length")
+    header, offset = read_header(path)
+    assert (header.Rows, header.Columns) == (64, 64)
+    refused, peak = _peak_bytes(lambda: read_with_pixels(path, header, offset))
     assert isinstance(refused, PixelDataError) and peak < 8 * 2**20
-    assert re.fullmatch(
-        r"deflated data set inflates past 320 MiB \(needs 3\.0 GiB or more\), over the per-file memory budget",
-        str(refused),
+    assert (
+        str(refused)
+        == "deflated data set inflates past 320 MiB (needs 3.0 GiB or more), over the per-file memory budget"
     )
 
 
@@ -194,3 +206,44 @@ def test_a_file_gone_since_its_header_was_read_is_a_one_line_reason(tmp_path: Pa
     path.unlink()
     with pytest.raises(PixelDataError, match=r"^cannot open \(No such file or directory\)$"):
         read_with_pixels(path, header, offset)
+
+
+def test_a_header_claiming_a_huge_image_is_refused_before_its_pixels_are_read(tmp_path: Path) -> None:
+    ds = mr_slice("1.2.3", "1.2.3.4")
+    ds.Rows = ds.Columns = 60000  # the pixel data itself stays 16x16
+    path = tmp_path / "claims.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    header, offset = read_header(path)
+    path.unlink()  # nothing is read: the claim alone is refused
+    with pytest.raises(PixelDataError) as refused:
+        read_with_pixels(path, header, offset)
+    assert str(refused.value) == (
+        "header claims 60000x60000 pixels x 1 frame(s) x 1 sample(s) x 16 bits = 6.7 GiB of pixel data, "
+        "over the per-file memory budget of 256 MiB"
+    )
+
+
+@pytest.mark.parametrize(
+    ("keyword", "lie", "reason"),
+    [
+        ("Rows", b"FD", r"^header value Rows is unreadable \(BytesLengthException: "),
+        ("BitsStored", b"XX", r"^header value BitsStored is unreadable \(NotImplementedError: "),
+        ("PixelSpacing", b"0.7\\p.7", r"^header value PixelSpacing is unreadable \(ValueError: "),
+    ],
+)
+def test_a_pixel_attribute_with_a_lying_vr_or_value_is_refused_by_name(
+    tmp_path: Path, keyword: str, lie: bytes, reason: str
+) -> None:
+    ds = mr_slice("1.2.3", "1.2.3.4")
+    path = tmp_path / "lie.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    element = ds[keyword]
+    at = data.index(struct.pack("<HH", element.tag.group, element.tag.element), 132)
+    if len(lie) == 2:  # a VR lie: the value bytes stay
+        data = data[: at + 4] + lie + data[at + 6 :]
+    else:  # a value lie of the same length
+        data = data[: at + 8] + lie + data[at + 8 + len(lie) :]
+    path.write_bytes(data)
+    with pytest.raises(PixelDataError, match=reason):
+        read_with_pixels(path, *read_header(path))
