@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, data_element_generator, read_dataset
@@ -37,8 +36,10 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    PrivateTransferSyntaxes,
 )
 from pydicom.valuerep import VR
+from pydicom.values import converters
 
 from dicom_in.memory_budget import (
     FILE_BUDGET_BYTES,
@@ -281,11 +282,33 @@ def _encoding_syntax(ds: Dataset) -> str:
     return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
+def _encoding(file_meta: Dataset, fp: BinaryIO) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of the data set at the position of `fp`, decided as pydicom's dcmread does."""
+    syntax = file_meta.get("TransferSyntaxUID")
+    if syntax is None:  # no meta header: explicit when a VR's letters stand where the VR would
+        where = fp.tell()
+        head = fp.read(6)
+        fp.seek(where)
+        if len(head) < 6 or head[4:6].decode("latin-1") not in converters:
+            return True, True
+        return False, struct.unpack("<H", head[:2])[0] < 1024  # a group 0x0008 read little endian is 0x0800
+    syntax = UID(str(syntax))
+    if syntax in PrivateTransferSyntaxes:
+        syntax = PrivateTransferSyntaxes[PrivateTransferSyntaxes.index(syntax)]
+        return syntax.is_implicit_VR, syntax.is_little_endian
+    if syntax == ImplicitVRLittleEndian:
+        return True, True
+    # Every other syntax (deflated and the encapsulated ones included) is explicit VR little endian.
+    return False, syntax != ExplicitVRBigEndian
+
+
 def _read(
     path: Path, *, stop_before_pixels: bool, specific_tags: Sequence[str] | None, limit: int
 ) -> tuple[FileDataset, int | None, bool]:
     """(data set, file offset where reading stopped or None when deflated, whether pixel data follows).
 
+    What pydicom's dcmread does, with the file meta read once, a data set without the preamble accepted only
+    when it starts like one, and a deflated data set inflated as it is read.
     Raises NotRegularFileError, NotDicomError, MemoryBudgetError or what pydicom raises on a damaged file.
     """
     with _open_regular(path) as raw:
@@ -294,35 +317,28 @@ def _read(
         fp: BinaryIO = raw if size <= limit else _Bounded(raw, size, limit, str(path))
         head = fp.read(132)
         if len(head) == 132 and head[128:132] == b"DICM":
-            preamble, force = head[:128], False
+            preamble = head[:128]
         elif _starts_a_data_set(head):
-            preamble, force = None, True
+            preamble = None
             fp.seek(0)
         else:
             raise NotDicomError("not a DICOM file (empty)" if not head else _NOT_DICOM)
         file_meta = _read_file_meta_info(fp)
-        if file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-            stream = _Inflating(fp, limit, str(path))
-            dataset = read_dataset(
-                stream,
-                is_implicit_VR=False,
-                is_little_endian=True,
-                stop_when=_stop_at_pixels if stop_before_pixels else None,
-                specific_tags=[Tag(t) for t in specific_tags] if specific_tags else None,
-            )
-            ds = FileDataset(str(path), dataset, preamble, file_meta, False, True)
-            ds.set_original_encoding(False, True, dataset.original_character_set)
-            follows = stop_before_pixels and _tag_at(stream, True) in _PIXEL_TAGS
-            return ds, None, follows
-        fp.seek(0)
-        ds = pydicom.dcmread(
-            fp, stop_before_pixels=stop_before_pixels, force=force, specific_tags=specific_tags or None
+        deflated = file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        stream = _Inflating(fp, limit, str(path)) if deflated else fp
+        dataset = read_dataset(
+            stream,
+            *_encoding(file_meta, stream),
+            stop_when=_stop_at_pixels if stop_before_pixels else None,
+            specific_tags=[Tag(t) for t in specific_tags] if specific_tags else None,
         )
+        implicit, little = dataset.original_encoding
+        ds = FileDataset(str(path), dataset, preamble, file_meta, implicit, little)
+        ds.set_original_encoding(implicit, little, dataset.original_character_set)
         if "TransferSyntaxUID" not in ds.file_meta:
             ds.file_meta.TransferSyntaxUID = _encoding_syntax(ds)
-        offset = fp.tell()
-        follows = stop_before_pixels and _tag_at(fp, bool(ds.original_encoding[1])) in _PIXEL_TAGS
-        return ds, offset, follows
+        follows = stop_before_pixels and _tag_at(stream, bool(little)) in _PIXEL_TAGS
+        return ds, None if deflated else stream.tell(), follows
 
 
 _NOT_DICOM = "not a DICOM file (no 'DICM' prefix at byte 128 and no DICOM data set at byte 0)"
