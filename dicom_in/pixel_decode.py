@@ -64,12 +64,14 @@ MAX_PIXEL_BYTES = 512 * 1024 * 1024
 DALI_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEG2000Lossless, JPEG2000})
 
 # The decoder of each encapsulated syntax per device ("cpu", "cuda"); pydicom (+ pylibjpeg/openjpeg/libjpeg) for
-# any syntax not listed. Measured by bench/decode.py (bench/results/2026-11-25.md, 2 CPU cores, a 2236x1708
-# 12-bit radiograph, mean of 5; `python -m bench`): on the CPU DALI took 0.274 s against pydicom's 0.193 s for
-# JPEG 2000 lossless (1.42x slower; 12 images of 1024x1024 16-bit: 1.48x) and 0.118 s against 0.114 s for lossy
-# JPEG 2000, exact either way, so the CPU decodes every syntax with pydicom. On a GPU DALI's "mixed" decoders
-# (nvJPEG, nvJPEG2000) decode on the device; no GPU run has been measured yet (the bench's GPU columns), so this
-# row is the design's choice until one is.
+# any syntax not listed. Measured with bench/decode.py (`python -m bench`; DALI forced vs pydicom, exact either way):
+# * bench/results/2026-11-25.md (2 CPU cores, 2236x1708 12-bit radiograph, mean of 5): JPEG 2000 lossless DALI
+#   0.274 s vs pydicom 0.193 s (1.42x slower), lossy 0.118 vs 0.114 s (1.03x); 12 images 1024x1024 16-bit: 1.48x;
+# * again on 2026-12-03 with the 2 cores shared (load 5-8): 0.317 vs 0.326 s (0.97x), lossy 0.130 vs 0.164 s
+#   (0.79x), 12 images 0.99x, and DALI's first decode in a process 0.25 s more than pydicom's (import, build).
+# DALI on the CPU never won by more than the noise, and costs its build in every process launched per study: the
+# CPU decodes every syntax with pydicom. On a GPU, DALI's "mixed" decoders (nvJPEG, nvJPEG2000) decode on the
+# device; no GPU run has been measured yet (the bench's GPU columns), so that row is the design's choice until one is.
 DECODERS: dict[str, dict[str, str]] = {
     "cpu": {},
     "cuda": {syntax: "dali" for syntax in DALI_SYNTAXES},
@@ -397,12 +399,14 @@ def presentation_values(pixels: np.ndarray, ds: Dataset, padding: np.ndarray | N
         return None
     mirror = _mirror(ds)
     modality = pixels.astype(np.float64) if mirror is None else mirror - pixels.astype(np.float64)
-    presented = np.asarray(apply_voi_lut(modality, ds, index=0, prefer_lut=True), np.float64)
     if ds.get("VOILUTSequence"):
+        # A LUT is indexed by (integer) modality values.
+        presented = np.asarray(apply_voi_lut(np.rint(modality).astype(np.int64), ds, index=0), np.float64)
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         low, high = 0.0, float((1 << bits) - 1)
     else:
         # The window's output range: what it gives far below and far above its centre.
+        presented = np.asarray(apply_voi_lut(modality, ds, index=0, prefer_lut=False), np.float64)
         with np.errstate(over="ignore"):
             low, high = (float(v) for v in apply_voi_lut(np.array([-1e300, 1e300]), ds, index=0, prefer_lut=False))
     unit = (presented - low) / max(high - low, 1e-12)

@@ -11,11 +11,18 @@ from itertools import groupby
 import numpy as np
 
 from dicom_in.image_file import read_with_pixels
-from dicom_in.pixel_decode import MAX_PIXEL_BYTES, PixelDataError, check_pixel_budget, decode_image
+from dicom_in.pixel_decode import (
+    MAX_PIXEL_BYTES,
+    PixelDataError,
+    check_pixel_budget,
+    decode_image,
+    presentation_values,
+)
 from dicom_in.series_selection import SelectedSeries
 from dicom_in.study import ImageSlice, InputFailure, Instance
+from inference.preprocess import scale_to_unit
 
-__all__ = ["DecodedSeries", "decode_series", "decode_selected"]
+__all__ = ["DecodedSeries", "decode_series", "decode_selected", "presentation_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +92,16 @@ def decode_series(selected: SelectedSeries, device: str, failures: list[InputFai
         images.padding.append(padding)
         images.decoders.append(decoder)
     return images
+
+
+def presentation_images(images: DecodedSeries) -> list[np.ndarray]:
+    """Each slice as presented by its own VOI (window or VOI LUT), in [0, 1] with bone bright; a slice without a
+    VOI is presented by the percentile window a viewer's auto-window would use (padding left out)."""
+    presented = []
+    for piece, pixels, padding in zip(images.slices, images.pixels, images.padding, strict=True):
+        voi = presentation_values(pixels, piece.header, padding)
+        presented.append(scale_to_unit(pixels, padding) if voi is None else voi)
+    return presented
 
 
 def decode_selected(
