@@ -50,7 +50,8 @@ _WEIGHTING_PATTERNS = [
     ("T2", re.compile(r"T2|STIR|TIRM", re.I)),
 ]
 _ACQUISITION_CONTRAST = {"T1": "T1", "T2": "T2", "PROTON_DENSITY": "PD", "T2_STAR": "T2*"}
-_FAT_SAT = re.compile(r"(^|[^A-Z])(FS|FATSAT|FAT.SAT|SPIR|SPAIR|STIR|TIRM|DIXON.?W)", re.I)
+# Whole words only: "FS" is fat saturation, "FSE" a fast spin echo.
+_FAT_SAT = re.compile(r"(^|[^A-Z])(FS|FATSAT|FAT.SAT|SPIR|SPAIR|STIR|TIRM)(?![A-Z])|DIXON.?W", re.I)
 _LOCALIZER = re.compile(r"(^|[^A-Z])(LOC|SCOUT|SURVEY|PLAN)", re.I)
 _STIR_TI_MS = 250.0  # an inversion time this short nulls fat: short-tau inversion recovery
 MIN_IMAGE_KEYS = ("min_images", "min_instances")  # min_instances: the name rule files used before multi-frame

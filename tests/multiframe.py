@@ -28,9 +28,9 @@ def legacy_converted(slices: list[Dataset], series_number: int = 99) -> hd.legac
     )
 
 
-def convert_folder(source: Path, target: Path, keep: int = 2) -> list[Path]:
-    """Every MR series under `source` with more than `keep` slices written to `target` as one Legacy Converted
-    Enhanced MR file; the other files (localizers, radiographs, ground truth) are copied unchanged."""
+def convert_folder(source: Path, target: Path, study_uid: str, keep: int = 2) -> list[Path]:
+    """The study under `source` copied to `target` as study `study_uid`, each MR series of more than `keep` slices
+    as one Legacy Converted Enhanced MR file; other files (localizers, ground truth) are copied as they are."""
     by_series: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
     written = []
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
@@ -41,6 +41,12 @@ def convert_folder(source: Path, target: Path, keep: int = 2) -> list[Path]:
         except pydicom.errors.InvalidDicomError:
             out.write_bytes(path.read_bytes())
             continue
+        old_series = str(ds.SeriesInstanceUID)
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = generate_uid(entropy_srcs=[study_uid, old_series])
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(
+            entropy_srcs=[study_uid, str(ds.SOPInstanceUID)]
+        )
         by_series[str(ds.SeriesInstanceUID)].append((out, ds))
     for members in by_series.values():
         datasets = [ds for _, ds in members]
