@@ -53,10 +53,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Until dicom_in.memory_budget (issue 14, helper a-hostile) is merged: the most stored-pixel bytes one file may
-# claim, all frames together. 512 MiB holds a 600-frame 512x512 16-bit MR or a 16k x 16k radiograph; the float32
-# modality copies of what is selected then stay within the 2 GB a run may use.
-MAX_PIXEL_BYTES = 512 * 1024 * 1024
+# Until dicom_in.memory_budget (issue 14, helper a-hostile) is merged, `check_pixel_budget` stands in for its
+# budget (the same 256 MiB): the most stored-pixel bytes one file may claim, all frames together. That holds a
+# 500-frame 512x512 16-bit MR or an 11k x 11k radiograph; the float32 modality copies of what is selected then
+# stay within the 2 GB a run may use.
+MAX_PIXEL_BYTES = 256 * 1024 * 1024
 
 # Syntaxes DALI's image decoder handles (DALI 2.4): 16-bit JPEG 2000 decodes bit-exactly with dtype UINT16; the
 # process-14 lossless JPEG in pydicom's JPEG-LL.dcm does not, nor does some JPEG 2000 — every DALI result is
