@@ -332,7 +332,8 @@ def decode_stored(ds: Dataset, *, index: int = 0, decoder: str = "auto", device:
     try:
         array = pixel_array(ds, index=index)
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, EOFError) as exc:
-        raise PixelDataError(f"pydicom cannot decode the pixel data ({type(exc).__name__}: {exc})") from exc
+        reason = f"pydicom cannot decode the pixel data ({type(exc).__name__}: {exc})".splitlines()[0]
+        raise PixelDataError(reason) from exc
     return np.asarray(array), "pydicom"
 
 
@@ -469,15 +470,21 @@ def decode_image(
         ds = source if isinstance(source, Dataset) else pydicom.dcmread(source)
     except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as exc:
         raise PixelDataError(f"unreadable DICOM file ({exc})") from exc
-    _check_analysable(ds)
     attributes = ds if header is None else header
-    stored, used = decode_stored(ds, index=index, decoder=decoder, device=device)
-    return DecodedImage(
-        stored=stored,
-        pixels=modality_values(stored, attributes),
-        padding=padding_mask(stored, attributes),
-        decoder=used,
-        photometric=str(ds.get("PhotometricInterpretation", "")),
-        flat=bool(stored.size) and bool(np.all(stored == stored.flat[0])),
-        spacing=pixel_spacing(attributes),
-    )
+    try:
+        _check_analysable(ds)
+        stored, used = decode_stored(ds, index=index, decoder=decoder, device=device)
+        return DecodedImage(
+            stored=stored,
+            pixels=modality_values(stored, attributes),
+            padding=padding_mask(stored, attributes),
+            decoder=used,
+            photometric=str(ds.get("PhotometricInterpretation", "")),
+            flat=bool(stored.size) and bool(np.all(stored == stored.flat[0])),
+            spacing=pixel_spacing(attributes),
+        )
+    except PixelDataError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        # A header value that cannot mean what it claims (a Modality LUT of the wrong length, Rows "abc", ...).
+        raise PixelDataError(f"unusable image attributes ({type(exc).__name__}: {exc})".splitlines()[0]) from exc

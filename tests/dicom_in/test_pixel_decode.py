@@ -275,3 +275,13 @@ def test_a_header_claiming_more_than_the_pixel_budget_is_refused_before_reading(
     frames.NumberOfFrames = 200000  # 200000 frames of 48x40: 730 MiB claimed by a 4 kB file
     with pytest.raises(PixelDataError, match=r"header claims 200000 frame\(s\).* over the per-file budget"):
         decode_image(frames)
+
+
+def test_a_modality_lut_that_cannot_mean_what_it_claims_is_one_line() -> None:
+    ds = _synthetic(12)
+    item = pydicom.Dataset()
+    item.LUTDescriptor, item.LUTData = [4096, 0, 16], [1, 2, 3]  # 4096 entries promised, 3 given
+    ds.ModalityLUTSequence = pydicom.Sequence([item])
+    with pytest.raises(PixelDataError, match=r"^unusable image attributes \(") as caught:
+        decode_image(ds)
+    assert "\n" not in str(caught.value)
