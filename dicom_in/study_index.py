@@ -16,6 +16,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from dicom_in.frames import position_along_normal
 from dicom_in.image_file import read_header
 from dicom_in.study import InputFailure, Instance, Series, Study
 
@@ -145,19 +146,7 @@ def shard_of(study_uid: str, num_parts: int) -> int:
 
 def _sort_key(instance: Instance) -> tuple[float, int, str]:
     """Order slices along the series normal when geometry is there, else by InstanceNumber."""
-    header = instance.header
-    position = header.get("ImagePositionPatient")
-    orientation = header.get("ImageOrientationPatient")
-    along = 0.0
-    if position is not None and orientation is not None and len(orientation) == 6:
-        row, col = [float(v) for v in orientation[:3]], [float(v) for v in orientation[3:]]
-        normal = (
-            row[1] * col[2] - row[2] * col[1],
-            row[2] * col[0] - row[0] * col[2],
-            row[0] * col[1] - row[1] * col[0],
-        )
-        along = sum(float(p) * n for p, n in zip(position, normal, strict=True))
-    return (along, instance.instance_number, instance.sop_instance_uid)
+    return (position_along_normal(instance.header), instance.instance_number, instance.sop_instance_uid)
 
 
 def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:

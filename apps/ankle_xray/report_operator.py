@@ -167,5 +167,6 @@ class FragmentReportOperator(ReportStageOperator):
             source=instance.header,
             rgb=caption(rgb, f"{banner_text} | {found}"),
             description="msk-maps ankle_xray fragments",
-            name=f"key_{instance.sop_instance_uid[-12:].replace('.', '_')}",
+            name=f"key_{instance.sop_instance_uid[-12:].replace('.', '_')}"
+            + (f"_frame{instance.frame_number}" if instance.frame_number else ""),
         )
