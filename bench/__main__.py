@@ -290,12 +290,12 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; the apps' DALI path vs pydicom, "
-        "mean of 5, CPU):",
+        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; DALI forced vs pydicom, mean of 5, "
+        "CPU; the apps' decoder per syntax and device is dicom_in/pixel_decode.py DECODERS):",
         "",
-        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact | "
-        "GPU decoder | GPU s | pydicom/GPU | GPU exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| syntax | shape | bits | apps' CPU decoder | decoder on the DALI path | DALI path s | pydicom s | "
+        "DALI/pydicom | exact | GPU decoder | GPU s | pydicom/GPU | GPU exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.get("decode_by_syntax", []):
         has_gpu = row.get("dali_gpu_s") is not None
@@ -303,7 +303,8 @@ def _markdown(results: dict[str, Any]) -> str:
             row.get(k) if has_gpu else "no GPU" for k in ("gpu_decoder", "dali_gpu_s", "pydicom_over_gpu", "gpu_exact")
         ]
         lines.append(
-            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | {row['decoder']} | "
+            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | "
+            f"{row.get('apps_decoder', '')} | {row['decoder']} | "
             f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} | "
             + " | ".join(str(g) for g in gpu)
             + " |"

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from pydicom.uid import MediaStorageDirectoryStorage
 
+from dicom_in.frames import position_along_normal
 from dicom_in.image_file import (
     READ_ERRORS,
     DicomReadError,
@@ -294,31 +295,12 @@ def shard_of(study_uid: str, num_parts: int) -> int:
     return int.from_bytes(digest[:8], "big") % num_parts
 
 
-def _along_normal(header) -> float:
-    """The slice position along the series normal, 0.0 when the geometry is absent or unreadable."""
-    try:
-        position = [float(v) for v in header.get("ImagePositionPatient") or []]
-        orientation = [float(v) for v in header.get("ImageOrientationPatient") or []]
-    except (ValueError, TypeError):
-        return 0.0
-    if len(position) != 3 or len(orientation) != 6:
-        return 0.0
-    row, col = orientation[:3], orientation[3:]
-    normal = (
-        row[1] * col[2] - row[2] * col[1],
-        row[2] * col[0] - row[0] * col[2],
-        row[0] * col[1] - row[1] * col[0],
-    )
-    return sum(p * n for p, n in zip(position, normal, strict=True))
-
-
 def _sort_key(instance: Instance) -> tuple[float, int, str]:
     """Order slices along the series normal when geometry is there, else by InstanceNumber."""
     try:
-        number = instance.instance_number
-    except (ValueError, TypeError):  # a damaged InstanceNumber orders like a missing one
-        number = 0
-    return (_along_normal(instance.header), number, instance.sop_instance_uid)
+        return (position_along_normal(instance.header), instance.instance_number, instance.sop_instance_uid)
+    except Exception:  # noqa: BLE001 - a geometry or number element pydicom cannot convert orders like a missing one
+        return (0.0, 0, instance.sop_instance_uid)
 
 
 def load_study(study_uid: str, series_paths: dict[str, list[Path]]) -> Study:

@@ -26,11 +26,12 @@ __all__ = ["FragmentReportOperator", "key_image_name"]
 logger = logging.getLogger(__name__)
 
 
-def key_image_name(number: int, sop_instance_uid: str) -> str:
+def key_image_name(number: int, sop_instance_uid: str, frame_number: int | None = None) -> str:
     """File stem of the study's `number`-th key image: its number (unique in the study, so no two radiographs
-    share a name) and a short hash of its SOPInstanceUID (ties the file to the radiograph; only [0-9a-f])."""
+    share a name), a short hash of its SOPInstanceUID (ties the file to the radiograph; only [0-9a-f]) and, for
+    a frame of a multi-frame image, the frame number."""
     digest = hashlib.sha256(sop_instance_uid.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-    return f"key_{number:03d}_{digest}"
+    return f"key_{number:03d}_{digest}" + (f"_frame{int(frame_number)}" if frame_number else "")
 
 
 def _laterality(header) -> str:
@@ -178,5 +179,5 @@ class FragmentReportOperator(ReportStageOperator):
             source=instance.header,
             rgb=caption(rgb, f"{banner_text} | {found}"),
             description="msk-maps ankle_xray fragments",
-            name=key_image_name(number, instance.sop_instance_uid),
+            name=key_image_name(number, instance.sop_instance_uid, instance.frame_number),
         )
