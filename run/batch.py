@@ -18,6 +18,7 @@ from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from dicom_in.series_selection import SelectionRules
 from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
 from inference.model_store import ModelError, ModelStore
 from run.ledger import RunLedger
@@ -60,6 +61,7 @@ class BatchOptions:
     progress: bool = True
     optimize: bool = True
     workers: int = PIPELINE_WORKERS
+    rules: Path | None = None  # a site's selection rules, merged over the app's
 
 
 def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
@@ -84,6 +86,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         default=PIPELINE_WORKERS,
         help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
     )
+    parser.add_argument("--rules", type=Path, help="site selection rules (JSON) merged over the app's own")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -104,6 +107,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         progress=not args.no_progress,
         optimize=not args.no_optimize,
         workers=args.workers,
+        rules=args.rules,
     )
 
 
@@ -119,6 +123,11 @@ class BatchApplication(Application):
         """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
         for name, kind in cls.info.models.items():
             store.get(name, kind)
+
+    @property
+    def selection_rules(self) -> SelectionRules:
+        """The app's selection rules with --rules merged over them (checked when the run starts)."""
+        return SelectionRules.load(self.info.selection_rules, self.run_options.rules)
 
     @property
     def batch_size(self) -> int:
@@ -157,6 +166,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         shard = resolve_shard(options.num_parts, options.part_id)
         store = ModelStore(options.models, options.device, optimize=options.optimize)
         app_cls.check_models(store)
+        SelectionRules.load(app_cls.info.selection_rules, options.rules)
     except (ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -171,6 +181,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         app_version=app_cls.info.version,
         plan=plan,
         index_failures=index.failures,
+        skipped_files=index.skipped,
         models={m.name: {"version": m.meta.version, "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()},
     )
     logger.info("%s: %d studies to do, %d files unusable", app_cls.info.name, len(plan.todo), len(index.failures))
