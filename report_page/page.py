@@ -60,6 +60,8 @@ def _run_section(path: Path, summary: dict[str, Any], page_dir: Path) -> str:
         f"<div><h4>Time per stage{name}</h4>{_key_values(part.get('stage_seconds') or {}, ('stage', 's'))}</div>"
         for name, part in (per_app or {"": summary}).items()
     )
+    skipped = summary.get("skipped_files") or {}
+    skipped = f"<div><h4>Skipped files</h4>{_key_values(skipped, ('kind', 'n'))}</div>" if skipped else ""
     models = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(str(info.get('version', '')))}</td>"
         f'<td><code title="{_e(str(info.get("sha256", "")))}">{_e(str(info.get("sha256", ""))[:16])}</code></td></tr>'
@@ -78,6 +80,7 @@ def _run_section(path: Path, summary: dict[str, Any], page_dir: Path) -> str:
         f'{_e(str(summary.get("wall_seconds", "")))} s wall · <a href="{_e(where)}">{_e(path.name)}</a></p>'
         '<div class="grid">'
         f"<div><h4>Counts</h4>{_key_values(summary.get('counts') or {}, ('', 'n'))}</div>"
+        f"{skipped}"
         f"{stage_tables}"
         f"<div><h4>Models</h4><table><tr><th>model</th><th>version</th><th>sha256</th></tr>{models}</table></div>"
         f"<div><h4>Versions</h4>{_key_values(summary.get('versions') or {}, ('package', 'version'))}</div>"

@@ -161,12 +161,15 @@ def test_every_finalize_writes_the_page_and_a_resumed_run_rewrites_it(tmp_path: 
     assert [row[0] for row in data["studies"]] == ["1.1"] and data["studies"][0][6] == evil
     assert data["failures"] == [["/in/a.txt", "", "not DICOM", "failures.csv"]]
     assert "olt_mri 0.1.0" in text and "inference" in text  # the run summary: app, version, time per stage
+    assert "Skipped files" not in text  # none were
 
     _write_result(study_output_dir(tmp_path, "1.2"), _olt(0.1))
     resumed = _ledger(tmp_path, ["1.1"], ["1.2"])
+    resumed.skipped_files = {"ground_truth.json": 3}
     resumed.record_study("1.2", {"inference": 1.0}, [])
     resumed.finalize(wall_seconds=1.0)
     assert sorted(row[0] for row in _page_data(page)["studies"]) == ["1.1", "1.2"]
+    assert "Skipped files" in page.read_text(encoding="utf-8")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
