@@ -8,6 +8,7 @@ onfh_mri's SEG overlaid on the T1 series exactly over the femoral-head and necro
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,9 +116,7 @@ def test_ankle_xray_fragment_boxes_from_the_sr_lie_on_the_radiograph(session, br
     assert page.get_by_text("continue tracking measurements").count() == 1
     answer_prompt(page, "No")  # tracking (hydration) fails in OHIF 3.13.2 for TID 1410 groups with measurements
     show_image(page, radiograph)
-    after = viewport_pixels(page)
     np.testing.assert_allclose(image_to_viewport(page), camera, atol=0.5)
-    page.screenshot(path=str(screenshots / "ohif_ankle_xray.png"))
     annotated = page.evaluate(
         """() => cornerstoneTools.annotation.state.getAllAnnotations()
                   .filter(a => a.metadata.toolName === 'DICOMSRDisplay')
@@ -125,9 +124,24 @@ def test_ankle_xray_fragment_boxes_from_the_sr_lie_on_the_radiograph(session, br
     )
     assert sum(f"/instances/{radiograph}/" in image for image in annotated) == len(on_it)
 
-    # every box is drawn where result.json puts it: changed pixels along its whole outline
+    # every box is drawn where result.json puts it: changed pixels along its whole outline (the SR layer is
+    # drawn after the image; on a busy machine give it a few seconds)
+    deadline = time.monotonic() + 20
+    while True:
+        drawn = _outlines_drawn(before, viewport_pixels(page), camera, on_it)
+        if min(drawn.values()) > 0.8 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    page.screenshot(path=str(screenshots / "ohif_ankle_xray.png"))
+    assert min(drawn.values()) > 0.8, f"share of each box's outline drawn where result.json puts it: {drawn}"
+    page.close()
+
+
+def _outlines_drawn(before: np.ndarray, after: np.ndarray, camera: np.ndarray, fragments: list) -> dict[str, float]:
+    """Per fragment, the share of its box outline (away from the canvas edges) where the viewport changed."""
     moved = ndimage.binary_dilation(changed(before, after), iterations=3)
-    for fragment in on_it:
+    drawn = {}
+    for fragment in fragments:
         x0, y0, x1, y1 = fragment["box"]
         t = np.linspace(0.0, 1.0, 25)[:, None]
         outline = np.vstack([[x0, y0] + t * [x1 - x0, 0], [x1, y0] + t * [0, y1 - y0],
@@ -137,9 +151,8 @@ def test_ankle_xray_fragment_boxes_from_the_sr_lie_on_the_radiograph(session, br
         assert inside.all(), f"{fragment['tracking_id']} lies outside the viewport"
         # a line on the canvas's very edge is clipped there: judge the outline away from the edges
         away = (u >= 3) & (v >= 3) & (u < moved.shape[1] - 3) & (v < moved.shape[0] - 3)
-        drawn = moved[v[away], u[away]].mean()
-        assert drawn > 0.8, f"{fragment['tracking_id']}: {drawn:.0%} of its outline is drawn where it should be"
-    page.close()
+        drawn[fragment["tracking_id"]] = round(float(moved[v[away], u[away]].mean()), 2)
+    return drawn
 
 
 def test_olt_mri_sr_is_read_by_ohif_and_its_key_images_show(session, browser, screenshots: Path) -> None:
@@ -189,12 +202,15 @@ def test_onfh_mri_seg_overlays_the_t1_series_in_the_right_place(session, browser
     load_series(page, SEG_SERIES_NUMBER)
     answer_prompt(page, "Yes")
     show_image(page, key)
-    after = viewport_pixels(page)
-    page.screenshot(path=str(screenshots / "ohif_onfh_mri.png"))  # again below, with the segments listed
     np.testing.assert_allclose(image_to_viewport(page), camera, atol=0.5)
-
-    overlay = changed(before, after)
-    on_viewport = _on_viewport(expected, camera, overlay.shape)
+    on_viewport = _on_viewport(expected, camera, before.shape)
+    deadline = time.monotonic() + 20  # the labelmap is drawn after the image: a busy machine lags
+    while True:
+        overlay = changed(before, viewport_pixels(page))
+        if overlay.sum() > 0.5 * on_viewport.sum() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    page.screenshot(path=str(screenshots / "ohif_onfh_mri.png"))  # again below, with the segments listed
     assert overlay.sum() > 0.5 * on_viewport.sum(), "the SEG overlay is missing"
     # within 2-3 canvas pixels (the viewport resamples the mask, ~2 canvas pixels per image pixel): the overlay
     # is where the masks are, and covers them
