@@ -11,6 +11,7 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,8 +21,7 @@ from report_page.entries import PageEntry
 __all__ = ["Plot", "batch_plots"]
 
 
-@dataclass(frozen=True)
-class Plot:
+class Plot(NamedTuple):
     """One embedded figure: its title (alt text too) and its PNG as a data: URI."""
 
     title: str
