@@ -44,15 +44,13 @@ demo: models
 	$(STACK) $(PY) -m phantoms ankle-mri --out $(DEMO)/input/ankle_mri --patients 6 --seed 2026 --broken
 	$(STACK) $(PY) -m phantoms ankle-xray --out $(DEMO)/input/ankle_xray --patients 6 --seed 2026 --syntax-variants
 	$(STACK) $(PY) -m phantoms hip-mri --out $(DEMO)/input/hip_mri --patients 4 --seed 2026
-	$(STACK) $(PY) -m apps.olt_mri -i $(DEMO)/input -o $(DEMO)/output/olt_mri -m models
-	$(STACK) $(PY) -m apps.ankle_xray -i $(DEMO)/input -o $(DEMO)/output/ankle_xray -m models
-	$(STACK) $(PY) -m apps.onfh_mri -i $(DEMO)/input -o $(DEMO)/output/onfh_mri -m models
+	$(STACK) $(PY) -m apps -i $(DEMO)/input -o $(DEMO)/output -m models
 	@echo
-	@echo "Demo results (phantom input in $(DEMO)/input; each app reads the whole folder and picks its studies):"
-	@for app in olt_mri ankle_xray onfh_mri; do \
-	  echo "  $$app: $(DEMO)/output/$$app/results.csv   per study: $(DEMO)/output/$$app/<StudyInstanceUID>/"; done
-	@echo "  (report_sr.dcm, *_sc.dcm + PNGs, segmentation_seg.dcm for onfh_mri, result.json)"
-	@echo "  unusable inputs: $(DEMO)/output/<app>/failures.csv    run summary: $(DEMO)/output/<app>/run.json"
+	@echo "Demo results (phantom input in $(DEMO)/input; indexed once, each study routed to the apps that read it):"
+	@echo "  $(DEMO)/output/results.csv   one row per study and app (no_matching_app: why no app reads it)"
+	@echo "  per study: $(DEMO)/output/<app>/<StudyInstanceUID>/ (report_sr.dcm, *_sc.dcm + PNGs,"
+	@echo "             segmentation_seg.dcm for onfh_mri, result.json)"
+	@echo "  unusable inputs: $(DEMO)/output/failures.csv    run summary: $(DEMO)/output/run.json"
 
 lint: install
 	$(VENV)/bin/ruff check .
