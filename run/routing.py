@@ -50,8 +50,8 @@ class StudyRoute:
 
     @property
     def summary(self) -> str:
-        """One line for a study no app accepts: each app's reason."""
-        return "; ".join(f"{app}: {reason}" for app, reason in self.reasons.items())
+        """One line for a study no app accepts: each app's reason ("app: reason | app: reason")."""
+        return " | ".join(f"{app}: {reason}" for app, reason in self.reasons.items())
 
 
 def series_overview(study: Study) -> str:
