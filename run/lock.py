@@ -23,7 +23,15 @@ from typing import Any
 
 from run.plan import Shard
 
-__all__ = ["OutputInUse", "OutputNotWritable", "OutputLock", "lock_output", "check_writable", "LOCK_PREFIX"]
+__all__ = [
+    "OutputInUse",
+    "OutputNotWritable",
+    "OutputLock",
+    "lock_output",
+    "lock_holder",
+    "check_writable",
+    "LOCK_PREFIX",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +105,12 @@ def _held_by_another(path: Path) -> bool:
     finally:
         os.close(fd)  # closing drops the probe's shared lock
     return False
+
+
+def lock_holder(root: Path, shard: Shard = Shard()) -> dict[str, Any] | None:
+    """Who holds `root`'s lock for `shard` (pid, host, started, ...), or None when no live process does."""
+    path = _lock_path(root, shard)
+    return _holder(path) if _held_by_another(path) else None
 
 
 @dataclass
