@@ -107,9 +107,9 @@ def _held_by_another(path: Path) -> bool:
     return False
 
 
-def lock_holder(root: Path, shard: Shard = Shard()) -> dict[str, Any] | None:
+def lock_holder(root: Path, shard: Shard | None = None) -> dict[str, Any] | None:
     """Who holds `root`'s lock for `shard` (pid, host, started, ...), or None when no live process does."""
-    path = _lock_path(root, shard)
+    path = _lock_path(root, shard or Shard())
     return _holder(path) if _held_by_another(path) else None
 
 
