@@ -14,7 +14,7 @@ ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
 	training/splits.py phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
 
-.PHONY: install models demo test lint bench bench-paper-size clean
+.PHONY: install models demo pacs-demo test lint bench bench-paper-size clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ demo: models
 	@echo "  per study: $(DEMO)/output/<app>/<StudyInstanceUID>/ (report_sr.dcm, *_sc.dcm + PNGs,"
 	@echo "             segmentation_seg.dcm for onfh_mri, result.json)"
 	@echo "  unusable inputs: $(DEMO)/output/failures.csv    run summary: $(DEMO)/output/run.json"
+
+# A local Orthanc and the DICOM node (python -m apps.node): the phantoms go PACS -> node -> results -> PACS.
+pacs-demo: models
+	$(STACK) $(PY) -m pacs.demo --models models --work build/pacs-demo
 
 lint: install
 	$(VENV)/bin/ruff check .

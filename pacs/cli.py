@@ -120,6 +120,8 @@ def run_node(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.log_level)
+    # pynetdicom logs every association and every C-STORE at INFO: thousands of lines a study, none of them ours.
+    logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         config = _config(args)
     except ConfigError as exc:

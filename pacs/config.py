@@ -115,6 +115,7 @@ class NodeConfig:
     quiet_seconds: float = 5.0
     min_free_mb: float = 1024.0
     keep_days: float = 7.0
+    fsync: bool = True
     destinations: tuple[Destination, ...] = ()
     retry_first_seconds: float = 5.0
     retry_max_seconds: float = 300.0
@@ -135,6 +136,10 @@ class NodeConfig:
                 values[key] = spec[key]
         if "workers" in spec:
             values["workers"] = int(spec["workers"])
+        if "fsync" in spec:
+            if not isinstance(spec["fsync"], bool):
+                raise ConfigError(f"fsync: true or false, got {spec['fsync']!r}")
+            values["fsync"] = spec["fsync"]
         for key in ("storage", "models"):
             if key in spec:
                 values[key] = base / Path(str(spec[key]))

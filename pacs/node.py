@@ -92,7 +92,7 @@ class Node:
         """Lock the storage folder (one node per folder) and read every study record back."""
         check_writable(self.config.storage)
         self._output_lock = lock_output(self.config.storage, Shard(), purpose="node")
-        self.spool = Spool(self.config.storage)
+        self.spool = Spool(self.config.storage, durable=self.config.fsync)
         self.records = self.spool.load_all()
         for record in self.records.values():
             if record.state == State.ANALYSING and self.spool.count(record.study_uid) != record.analysed_instances:

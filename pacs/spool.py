@@ -83,8 +83,9 @@ class StudyRecord:
 class Spool:
     """Instances and study records under one storage folder."""
 
-    def __init__(self, storage: Path) -> None:
+    def __init__(self, storage: Path, durable: bool = True) -> None:
         self.storage = Path(storage)
+        self.durable = durable  # instances reach the disk before C-STORE is answered (survive a power loss)
         self.instances_dir = self.storage / "spool"
         self.records_dir = self.storage / "studies"
         self.results_dir = self.storage / "results"
@@ -107,7 +108,7 @@ class Spool:
                 return False
         except FileNotFoundError:
             pass
-        atomic_write_bytes(path, payload)
+        atomic_write_bytes(path, payload, durable=self.durable)
         return True
 
     def count(self, study_uid: str) -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,10 +23,9 @@ import pytest
 import yaml
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
-from pynetdicom import AE
-from pynetdicom.sop_class import Verification
 
 from pacs.cli import run_node
+from pacs.node_process import NodeProcess, read_records
 from pacs.orthanc import OrthancServer, free_port
 from pacs.spool import State
 from phantoms.ankle_mri import generate_ankle_mri_dataset
@@ -105,75 +102,15 @@ def _check_results(world: dict, studies: list[tuple[str, str]]) -> None:
             assert stored[sop_uid] == payload, f"{app} {uid} {sop_uid}: differs from the folder run's object"
 
 
-def _echo(port: int) -> bool:
-    ae = AE(ae_title="ORTHANC")
-    ae.add_requested_context(Verification)
-    assoc = ae.associate("127.0.0.1", port, ae_title=NODE_AE)
-    if not assoc.is_established:
-        return False
-    status = assoc.send_c_echo()
-    assoc.release()
-    return getattr(status, "Status", None) == 0
-
-
-class NodeProcess:
-    """`python -m apps.node --config node.yaml` as a child, output to a file, killed by its PID at the end."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, port: int, timeout: float = 240.0) -> NodeProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "apps.node", "--config", str(self.config)],
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=holoscan_stack_limit,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"node exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            if _echo(port):
-                return self
-            time.sleep(0.3)
-        raise AssertionError(f"node did not answer C-ECHO within {timeout} s: {self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        os.kill(self.proc.pid, signal.SIGTERM)
-        return self.proc.wait(120)
-
-
-def _records(storage: Path) -> dict[str, dict]:
-    """The node's study records as it saved them (read only: never touches the node's files)."""
-    records = {}
-    for path in (storage / "studies").glob("*.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        records[record["study_uid"]] = record
-    return records
-
-
 def _wait_done(storage: Path, uids: list[str], timeout: float = 300.0) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        records = _records(storage)
+        records = read_records(storage)
         if all(records.get(uid, {}).get("state") == State.DONE for uid in uids):
             return records
         time.sleep(0.2)
     raise AssertionError(
-        f"studies not done in {timeout} s: { {u: _records(storage).get(u, {}).get('state') for u in uids} }"
+        f"studies not done in {timeout} s: { {u: read_records(storage).get(u, {}).get('state') for u in uids} }"
     )
 
 
@@ -299,12 +236,12 @@ def test_kill_9_while_studies_are_in_flight_then_restart(world: dict) -> None:
     deadline = time.monotonic() + 240
     caught = ""
     while time.monotonic() < deadline and not caught:
-        states = {uid: _records(storage).get(uid, {}).get("state") for uid in uids}
+        states = {uid: read_records(storage).get(uid, {}).get("state") for uid in uids}
         caught = next((s for s in states.values() if s in (State.ANALYSING, State.SENDING)), "")
         time.sleep(0.02)
     node.kill()
     assert caught, "never saw a study in flight"
-    assert any(r.get("state") != State.DONE for uid, r in _records(storage).items() if uid in uids)
+    assert any(r.get("state") != State.DONE for uid, r in read_records(storage).items() if uid in uids)
     node.start(world["port"])
     for uid in uids:  # the PACS retries what the dead node may not have taken
         orthanc.send_study(uid, "NODE")
@@ -335,6 +272,6 @@ def test_pull_by_dicomweb_gives_the_same_results(world: dict) -> None:
     )
     assert pulled.returncode == 0, pulled.stderr[-3000:]
     _check_results(world, world["first"])
-    records = _records(world["root"] / "pulled")
+    records = read_records(world["root"] / "pulled")
     assert {records[uid]["outcome"] for _, uid in world["first"]} == {"sent"}
     assert all(list(records[uid]["sends"]) == ["source"] for _, uid in world["first"])  # STOW-RS back to Orthanc
