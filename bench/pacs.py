@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from bench.measure import run_child
-from pacs.node_process import NodeProcess, read_records
+from pacs.node_process import NodeProcess, read_records, write_node_config
 from pacs.orthanc import OrthancServer, free_port
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
@@ -47,12 +46,6 @@ GENERATORS = {
 
 def _dicom_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.dcm") if p.is_file())
-
-
-def _node_config(path: Path, storage: Path, port: int, models: Path, **extra: Any) -> Path:
-    spec = {"ae_title": NODE_AE, "port": port, "storage": str(storage), "models": str(models), **extra}
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def _storescu_seconds(files: list[Path], called_ae: str, port: int) -> float:
@@ -83,9 +76,8 @@ def receive_throughput(work: Path, models: Path, sets: int = 3, patients: int = 
     for name, fsync in (("node", True), ("node_no_fsync", False)):
         port, storage = free_port(), work / f"{name}_storage"
         shutil.rmtree(storage, ignore_errors=True)
-        config = _node_config(
-            work / f"{name}.yaml", storage, port, models, calling_ae_titles=[SENDER_AE], quiet_seconds=3600, fsync=fsync
-        )
+        settings = {"calling_ae_titles": [SENDER_AE], "quiet_seconds": 3600, "fsync": fsync}
+        config = write_node_config(work / f"{name}.yaml", storage, port, models, **settings)
         nodes[name] = (NodeProcess(config, work / f"{name}.out"), port, storage)
     times: dict[str, list[float]] = {"orthanc": [], **{name: [] for name in nodes}}
     try:
@@ -132,16 +124,7 @@ def study_latency(work: Path, models: Path, per_app: int = 2, quiet_seconds: flo
     try:
         orthanc.start()
         orthanc.upload_folder(work / "studies")
-        destination = {"name": "orthanc", "type": "dicom", "ae_title": orthanc.aet, "host": "127.0.0.1"}
-        config = _node_config(
-            work / "latency.yaml",
-            storage,
-            port,
-            models,
-            calling_ae_titles=[orthanc.aet],
-            quiet_seconds=quiet_seconds,
-            destinations=[{**destination, "port": orthanc.dicom_port}],
-        )
+        config = write_node_config(work / "latency.yaml", storage, port, models, orthanc, quiet_seconds=quiet_seconds)
         node = NodeProcess(config, work / "latency_node.out").start(port)
         try:
             for app, uids in studies.items():

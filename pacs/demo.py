@@ -16,10 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from pacs.node import LOG_FILE
-from pacs.node_process import NodeProcess, read_records
+from pacs.node_process import NodeProcess, read_records, write_node_config
 from pacs.orthanc import OrthancServer, free_port
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
@@ -76,24 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         modalities={"MSKMAPS": (NODE_AE, "127.0.0.1", node_port)},
     )
     storage = work / "node"
-    config = {
-        "ae_title": NODE_AE,
-        "port": node_port,
-        "calling_ae_titles": [orthanc.aet],
-        "storage": str(storage),
-        "models": str(args.models.resolve()),
-        "quiet_seconds": 2,
-        "destinations": [
-            {
-                "name": "orthanc",
-                "type": "dicom",
-                "ae_title": orthanc.aet,
-                "host": "127.0.0.1",
-                "port": orthanc.dicom_port,
-            },
-        ],
-    }
-    (work / "node.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    write_node_config(work / "node.yaml", storage, node_port, args.models.resolve(), orthanc, quiet_seconds=2)
     node = NodeProcess(work / "node.yaml", work / "node.out")
     signal.signal(signal.SIGTERM, _interrupt)
     try:

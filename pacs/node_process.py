@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
+from pacs.orthanc import OrthancServer
 from run.batch import holoscan_stack_limit
 
-__all__ = ["NodeProcess", "echo", "read_records", "REPO"]
+__all__ = ["NodeProcess", "echo", "read_records", "write_node_config", "REPO"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +39,21 @@ def echo(port: int, called_ae: str, calling_ae: str, host: str = "127.0.0.1") ->
     status = assoc.send_c_echo()
     assoc.release()
     return getattr(status, "Status", None) == 0
+
+
+def write_node_config(
+    path: Path, storage: Path, port: int, models: Path, orthanc: OrthancServer | None = None, **settings: Any
+) -> Path:
+    """A node.yaml for AE MSKMAPS on `port`; with `orthanc`, it admits Orthanc and sends results back to it by
+    C-STORE. `settings` add or override keys (see pacs.config)."""
+    spec: dict[str, Any] = {"ae_title": "MSKMAPS", "port": port, "storage": str(storage), "models": str(models)}
+    if orthanc is not None:
+        spec["calling_ae_titles"] = [orthanc.aet]
+        back = {"name": "orthanc", "type": "dicom", "ae_title": orthanc.aet, "host": "127.0.0.1"}
+        spec["destinations"] = [{**back, "port": orthanc.dicom_port}]
+    spec.update(settings)
+    Path(path).write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return Path(path)
 
 
 def read_records(storage: Path) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from pydicom.uid import generate_uid
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
-from run.batch import holoscan_stack_limit
 from run.plan import study_folder_name
-from tests.app_runner import REPO, read_rows, run_app
+from tests.app_runner import read_rows, run_app, start_module
 from tests.model_fixtures import export_fixture_classifier, export_fixture_fragment_models, export_fixture_segmenter
 
 pytestmark = pytest.mark.slow
@@ -29,15 +27,7 @@ HOSTILE_UIDS = ["results.csv", "..", "1.2.3/4", "1.2.3_4", "1." + "9" * 298]
 
 def start_suite(input_dir: Path, output: Path, models: Path, *extra: str) -> subprocess.Popen:
     """`python -m apps` in a child process, as users start it."""
-    command = [sys.executable, "-m", "apps", "-i", str(input_dir), "-o", str(output), "-m", str(models)]
-    return subprocess.Popen(
-        [*command, "--no-progress", "--batch-size", "8", *extra],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=holoscan_stack_limit,
-    )
+    return start_module("apps", input_dir, output, models, *extra)
 
 
 def run_suite(input_dir: Path, output: Path, models: Path, *extra: str) -> tuple[int, str]:
@@ -81,44 +71,41 @@ def _break_inputs(input_dir: Path, olt_truth: dict) -> list[Path]:
     return [notes / "README.txt", notes / "random.bin", truncated]
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("suite")
-    input_dir, models, output = root / "input", root / "models", root / "out"
-    olt = generate_ankle_mri_dataset(input_dir / "ankle_mri", patients=1, seed=21)
-    xray = generate_ankle_xray_dataset(input_dir / "ankle_xray", patients=2, seed=21)
-    hip = generate_hip_mri_dataset(input_dir / "hip_mri", patients=1, seed=21)
-    broken = _break_inputs(input_dir, olt[0])
+def _mixed_input(input_dir: Path) -> dict:
+    """Studies of all three kinds, broken files, a chest radiograph no app reads and hostile-UID copies."""
+    truths = {
+        "olt_mri": generate_ankle_mri_dataset(input_dir / "ankle_mri", patients=1, seed=21),
+        "ankle_xray": generate_ankle_xray_dataset(input_dir / "ankle_xray", patients=2, seed=21),
+        "onfh_mri": generate_hip_mri_dataset(input_dir / "hip_mri", patients=1, seed=21),
+    }
+    broken = _break_inputs(input_dir, truths["olt_mri"][0])
     xray_dir = next(p for p in (input_dir / "ankle_xray").iterdir() if p.is_dir())
     chest = generate_uid()
     copy_study(xray_dir, input_dir / "chest", chest, body_part="CHEST")
     for number, uid in enumerate(HOSTILE_UIDS):
         copy_study(xray_dir, input_dir / f"hostile{number}", uid)
-    export_fixture_classifier(models, "olt_mri_t1", seed=1)
-    export_fixture_classifier(models, "olt_mri_t2", seed=2)
-    export_fixture_fragment_models(models)
-    export_fixture_segmenter(models)
+    return {"truths": truths, "broken": broken, "chest": chest}
 
-    proc = start_suite(input_dir, output, models)
-    lock = output / ".msk-maps.lock"
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("suite")
+    world = {"root": root, "input": root / "input", "models": root / "models", "output": root / "out"}
+    world.update(_mixed_input(world["input"]))
+    export_fixture_classifier(world["models"], "olt_mri_t1", seed=1)
+    export_fixture_classifier(world["models"], "olt_mri_t2", seed=2)
+    export_fixture_fragment_models(world["models"])
+    export_fixture_segmenter(world["models"])
+
+    proc = start_suite(world["input"], world["output"], world["models"])
+    lock = world["output"] / ".msk-maps.lock"
     deadline = time.monotonic() + 120
     while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = run_suite(input_dir, output, models)  # while the first one runs
-    stdout, stderr = proc.communicate(timeout=900)
-    return {
-        "root": root,
-        "input": input_dir,
-        "models": models,
-        "output": output,
-        "truths": {"olt_mri": olt, "ankle_xray": xray, "onfh_mri": hip},
-        "broken": broken,
-        "chest": chest,
-        "returncode": proc.returncode,
-        "stderr": stderr,
-        "pid": proc.pid,
-        "second": second,
-    }
+    world["second"] = run_suite(world["input"], world["output"], world["models"])  # while the first one runs
+    _, world["stderr"] = proc.communicate(timeout=900)
+    world["returncode"], world["pid"] = proc.returncode, proc.pid
+    return world
 
 
 def test_each_study_goes_to_the_app_that_reads_it(suite: dict) -> None:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pydicom
 import pytest
-import yaml
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
 from pacs.cli import run_node
-from pacs.node_process import NodeProcess, read_records
+from pacs.node_process import NodeProcess, read_records, write_node_config
 from pacs.orthanc import OrthancServer, free_port
+from pacs.pull import find_studies
 from pacs.spool import State
 from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.ankle_xray import generate_ankle_xray_dataset
@@ -114,29 +114,6 @@ def _wait_done(storage: Path, uids: list[str], timeout: float = 300.0) -> dict[s
     )
 
 
-def _node_yaml(path: Path, storage: Path, port: int, models: Path, orthanc: OrthancServer) -> Path:
-    spec = {
-        "ae_title": NODE_AE,
-        "port": port,
-        "calling_ae_titles": [orthanc.aet],
-        "storage": str(storage),
-        "models": str(models),
-        "quiet_seconds": 1,
-        "destinations": [
-            {
-                "name": "orthanc",
-                "type": "dicom",
-                "ae_title": orthanc.aet,
-                "host": "127.0.0.1",
-                "port": orthanc.dicom_port,
-            }
-        ],
-        "retry": {"first_seconds": 1, "max_seconds": 2},
-    }
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("node")
@@ -177,7 +154,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         source_series.setdefault(str(header.StudyInstanceUID), set()).add(str(header.SeriesInstanceUID))
     port = free_port()
     orthanc = OrthancServer(root / "orthanc", modalities={"NODE": (NODE_AE, "127.0.0.1", port)})
-    node = NodeProcess(_node_yaml(root / "node.yaml", root / "storage", port, models, orthanc), root / "node.out")
+    settings = {"quiet_seconds": 1, "retry": {"first_seconds": 1, "max_seconds": 2}}
+    config = write_node_config(root / "node.yaml", root / "storage", port, models, orthanc, **settings)
+    node = NodeProcess(config, root / "node.out")
     try:
         orthanc.start()
         assert orthanc.upload_folder(root / "in") == len(list((root / "in").rglob("*.dcm")))
@@ -264,6 +243,9 @@ def test_pull_by_dicomweb_gives_the_same_results(world: dict) -> None:
             for item in found:
                 orthanc.request("DELETE", f"/instances/{item['ID']}")
         assert _ours_in_orthanc(orthanc, uid, world["source_series"][uid]) == {}
+    every = {uid for _, uid in world["first"] + world["second"]}
+    assert set(find_studies(orthanc.dicomweb_url, [], since="19000101", until="29991231")) == every  # QIDO-RS
+    assert find_studies(orthanc.dicomweb_url, [], since="29990101") == []
     command = [sys.executable, "-m", "apps.node", "--pull", "--dicomweb", orthanc.dicomweb_url]
     command += [arg for _, uid in world["first"] for arg in ("--study", uid)]
     command += ["--storage", str(world["root"] / "pulled"), "-m", str(world["models"]), "--send-timeout", "120"]

@@ -238,3 +238,22 @@ def test_failed_sends_wait_with_backoff_stay_queued_on_disk_and_go_when_the_pacs
         node.close()
         if receiver is not None:
             receiver.shutdown()
+
+
+def test_finished_studies_are_deleted_after_keep_days(tmp_path: Path, radiographs: list[Path]) -> None:
+    node = Node(_config(tmp_path, keep_days=1))
+    node.open_storage()
+    try:
+        for uid, age_days in (("1.7", 3.0), ("1.8", 0.1)):
+            node.spool.store(uid, f"{uid}.1", radiographs[0].read_bytes())
+            (node.spool.results_dir / "ankle_xray" / uid).mkdir(parents=True)
+            record = StudyRecord(uid, state=State.DONE, outcome="sent", done_at=time.time() - age_days * 86400)
+            node.records[uid] = record
+            node.spool.save(record)
+        node.tick()
+        assert list(node.records) == ["1.8"]
+        assert not node.spool.study_dir("1.7").exists() and not (node.spool.results_dir / "ankle_xray" / "1.7").exists()
+        assert not (node.spool.records_dir / "1.7.json").exists()
+        assert node.spool.study_dir("1.8").exists() and (node.spool.records_dir / "1.8.json").exists()
+    finally:
+        node.close()
