@@ -141,7 +141,12 @@ class Node:
     def serve(self) -> None:
         """Run until stopped: analyse quiet studies as they complete; the SCP and sender run beside."""
         while not self._stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            # A full disk or a vanished file must not end the node: log it and look again on the next tick.
+            except Exception:  # noqa: BLE001
+                logger.exception("Node step failed; trying again")
+                self._stop.wait(5.0)
             self._stop.wait(_TICK)
 
     # --- receiving ------------------------------------------------------------------------------------------
