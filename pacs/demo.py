@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     storage = work / "node"
     write_node_config(work / "node.yaml", storage, node_port, args.models.resolve(), orthanc, quiet_seconds=2)
     node = NodeProcess(work / "node.yaml", work / "node.out")
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
+        signal.signal(signum, _interrupt)
     try:
         orthanc.start()
         _say(f"Orthanc up (pid {orthanc.pid}); {orthanc.upload_folder(work / 'input')} instances uploaded")
