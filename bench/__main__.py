@@ -4,6 +4,8 @@ python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/b
 Writes bench/results/<date>.json and .md and prints the table with the ratios:
 end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
 RSS(10N) / RSS(N). It also checks that the optimised run's findings equal an unoptimised run's.
+python -m bench --bombs: only the peak RSS of an ankle_xray run with each bomb kind against the 2 GB budget
+(bench/bombs.py; written to bench/results/<date>-bombs.{json,md}).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from apps.ankle_xray.result_details import FragmentStudyDetails
 from apps.olt_mri.result_details import OltDetails
 from apps.onfh_mri.result_details import OnfhDetails
+from bench.bombs import bomb_runs, bombs_markdown
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
@@ -290,12 +293,12 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; the apps' DALI path vs pydicom, "
-        "mean of 5, CPU):",
+        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; DALI forced vs pydicom, mean of 5, "
+        "CPU; the apps' decoder per syntax and device is dicom_in/pixel_decode.py DECODERS):",
         "",
-        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact | "
-        "GPU decoder | GPU s | pydicom/GPU | GPU exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| syntax | shape | bits | apps' CPU decoder | decoder on the DALI path | DALI path s | pydicom s | "
+        "DALI/pydicom | exact | GPU decoder | GPU s | pydicom/GPU | GPU exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.get("decode_by_syntax", []):
         has_gpu = row.get("dali_gpu_s") is not None
@@ -303,7 +306,8 @@ def _markdown(results: dict[str, Any]) -> str:
             row.get(k) if has_gpu else "no GPU" for k in ("gpu_decoder", "dali_gpu_s", "pydicom_over_gpu", "gpu_exact")
         ]
         lines.append(
-            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | {row['decoder']} | "
+            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | "
+            f"{row.get('apps_decoder', '')} | {row['decoder']} | "
             f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} | "
             + " | ".join(str(g) for g in gpu)
             + " |"
@@ -337,6 +341,11 @@ def main(argv: list[str] | None = None) -> None:
         "models (results go to <date>-paper-size.*; decode and floor-option tables are skipped)",
     )
     parser.add_argument(
+        "--bombs",
+        action="store_true",
+        help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
+    )
+    parser.add_argument(
         "--pacs",
         action="store_true",
         help="only the DICOM node and suite figures (bench/pacs.py): C-STORE receive node vs Orthanc, study "
@@ -344,6 +353,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     import platform
+
+    if args.bombs:
+        rows = bomb_runs(args.work / "bombs", args.models.resolve())
+        _write_results(f"{date.today().isoformat()}-bombs", {"bombs": rows}, bombs_markdown(rows))
+        return
 
     results = {
         "date": date.today().isoformat(),
@@ -369,12 +383,16 @@ def main(argv: list[str] | None = None) -> None:
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
         results["pacs"] = bench_pacs(args.work / "pacs", models)
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
     stem = f"{results['date']}-pacs" if args.pacs else stem
+    _write_results(stem, results, _markdown(results))
+
+
+def _write_results(stem: str, results: dict[str, Any], markdown: str) -> None:
+    """bench/results/<stem>.json and .md, and the markdown on stdout."""
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    markdown = _markdown(results)
     (out_dir / f"{stem}.md").write_text(markdown)
     print(markdown)
 

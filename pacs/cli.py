@@ -134,7 +134,11 @@ def run_node(argv: list[str] | None = None) -> int:
     if not args.pull and not config.calling_ae_titles:
         print("error: no calling AE title may store: set calling_ae_titles (or --allow AE)", file=sys.stderr)
         return 2
-    node = Node(config)
+    try:
+        node = Node(config)
+    except ValueError as exc:  # the selection rules (--rules) can't be read or merged
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         node.open()
     except (OutputInUse, OutputNotWritable, ModelError, ValueError) as exc:

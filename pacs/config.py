@@ -112,6 +112,7 @@ class NodeConfig:
     storage: Path = Path("msk-maps-node")
     models: Path = Path("models")
     apps: tuple[str, ...] = field(default_factory=lambda: tuple(app_names()))
+    rules: Path | None = None
     quiet_seconds: float = 5.0
     min_free_mb: float = 1024.0
     keep_days: float = 7.0
@@ -140,8 +141,8 @@ class NodeConfig:
             if not isinstance(spec["fsync"], bool):
                 raise ConfigError(f"fsync: true or false, got {spec['fsync']!r}")
             values["fsync"] = spec["fsync"]
-        for key in ("storage", "models"):
-            if key in spec:
+        for key in ("storage", "models", "rules"):
+            if spec.get(key) is not None:
                 values[key] = base / Path(str(spec[key]))
         if "calling_ae_titles" in spec:
             values["calling_ae_titles"] = tuple(spec["calling_ae_titles"] or ())
@@ -202,7 +203,7 @@ class NodeConfig:
     def with_flags(self, args: argparse.Namespace) -> NodeConfig:
         """These settings with every flag given on the command line put over them."""
         values: dict[str, Any] = {}
-        for key in ("ae_title", "host", "port", "storage", "models", "quiet_seconds", "min_free_mb", "device"):
+        for key in ("ae_title", "host", "port", "storage", "models", "rules", "quiet_seconds", "min_free_mb", "device"):
             if getattr(args, key, None) is not None:
                 values[key] = getattr(args, key)
         for key in ("batch_size", "workers", "keep_days"):
@@ -231,6 +232,7 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", type=Path, help="the node's folder: spool, states, results, logs")
     parser.add_argument("-m", "--models", type=Path, help="models folder (models)")
     parser.add_argument("--apps", nargs="+", choices=app_names(), help="only these apps (default: all)")
+    parser.add_argument("--rules", type=Path, help="site selection rules (JSON) merged over every app's own")
     parser.add_argument("--quiet-seconds", type=float, help="a study is complete after this long without data (5)")
     parser.add_argument("--min-free-mb", type=float, help="refuse C-STORE (0xA700) below this free space (1024)")
     parser.add_argument("--keep-days", type=float, help="delete finished studies' files after this long (7; 0 never)")

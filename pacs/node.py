@@ -78,6 +78,7 @@ class Node:
             device=config.device,
             progress=False,
             workers=config.workers,
+            rules=config.rules,
         )
         self.runner = SuiteRunner(apps=list(config.apps), options=options)
 

@@ -18,6 +18,7 @@ from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from dicom_in.series_selection import SelectionRules
 from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
 from inference.model_store import ModelError, ModelStore
 from run.ledger import RunFiles, RunLedger
@@ -77,6 +78,7 @@ class BatchOptions:
     progress: bool = True
     optimize: bool = True
     workers: int = PIPELINE_WORKERS
+    rules: Path | None = None  # a site's selection rules, merged over the app's
 
 
 def batch_parser(description: str) -> argparse.ArgumentParser:
@@ -101,6 +103,7 @@ def batch_parser(description: str) -> argparse.ArgumentParser:
         default=PIPELINE_WORKERS,
         help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
     )
+    parser.add_argument("--rules", type=Path, help="site selection rules (JSON) merged over the app's own")
     return parser
 
 
@@ -130,6 +133,7 @@ def options_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         progress=not args.no_progress,
         optimize=not args.no_optimize,
         workers=args.workers,
+        rules=args.rules,
     )
 
 
@@ -151,6 +155,11 @@ class BatchApplication(Application):
         """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
         for name, kind in cls.info.models.items():
             store.get(name, kind)
+
+    @property
+    def selection_rules(self) -> SelectionRules:
+        """The app's selection rules with --rules merged over them (checked when the run starts)."""
+        return SelectionRules.load(self.info.selection_rules, self.run_options.rules)
 
     @property
     def batch_size(self) -> int:
@@ -223,6 +232,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         lock = open_output(options, shard)
         store = ModelStore(options.models, options.device, optimize=options.optimize)
         app_cls.check_models(store)
+        SelectionRules.load(app_cls.info.selection_rules, options.rules)
     except START_ERRORS as exc:
         if lock is not None:
             lock.release()
@@ -237,6 +247,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
             app_version=app_cls.info.version,
             plan=plan,
             index_failures=index.failures,
+            skipped_files=index.skipped,
             models=loaded_models(store),
         )
         logger.info("%s: %d studies to do, %d files unusable", app_cls.info.name, len(plan.todo), len(index.failures))

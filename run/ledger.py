@@ -161,6 +161,7 @@ class RunLedger:
     app_version: str
     plan: RunPlan
     index_failures: list[InputFailure]
+    skipped_files: dict[str, int] = field(default_factory=dict)  # non-DICOM companions per kind (StudyIndex)
     failures: list[InputFailure] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -244,6 +245,7 @@ class RunLedger:
             "wall_seconds": round(wall_seconds, 3),
             "shard": {"num_parts": shard.num_parts, "part_id": shard.part_id},
             "counts": {**self.counts(len(rows)), "failures": len(failures)},
+            "skipped_files": self.skipped_files,
             "stage_seconds": _rounded(self.timings),
             "models": self.models,
             "versions": package_versions(),
@@ -263,6 +265,7 @@ class SuiteLedger:
     output_root: Path
     shard: Shard
     index_failures: list[InputFailure]
+    skipped_files: dict[str, int] = field(default_factory=dict)  # non-DICOM companions per kind (StudyIndex)
     apps: dict[str, RunLedger] = field(default_factory=dict)
     unrouted: dict[str, str] = field(default_factory=dict)  # study UID -> why no app accepts it
     routing_failures: list[InputFailure] = field(default_factory=list)  # files/studies of unrouted studies
@@ -318,6 +321,7 @@ class SuiteLedger:
                 "results": len(rows),
                 "failures": len(failures),
             },
+            "skipped_files": self.skipped_files,
             "models": self.models,
             "versions": package_versions(),
         }

@@ -76,7 +76,8 @@ class SuiteRunner:
         if unknown:
             raise ValueError(f"unknown app(s) {unknown}; the suite has {app_names()}")
         self.store = ModelStore(self.options.models, self.options.device, optimize=self.options.optimize)
-        self.selectors = [AppSelector.for_app(app) for app in self.apps]
+        # The rules each app's graph applies (its own, --rules merged over them): routing must agree with them.
+        self.selectors = [AppSelector.for_app(app, self.options.rules) for app in self.apps]
 
     def warm(self, apps: list[str]) -> None:
         """Load and check the models of `apps` (once each); ModelError naming the app otherwise."""
@@ -104,7 +105,12 @@ class SuiteRunner:
         self, index: StudyIndex, routes: list[StudyRoute], output_root: Path, shard: Shard, resume: bool
     ) -> SuiteLedger:
         """The suite ledger with each app's plan (its studies under OUT/<app>/) and the studies no app reads."""
-        ledger = SuiteLedger(output_root=Path(output_root), shard=shard, index_failures=list(index.failures))
+        ledger = SuiteLedger(
+            output_root=Path(output_root),
+            shard=shard,
+            index_failures=list(index.failures),
+            skipped_files=dict(index.skipped),
+        )
         routed: dict[str, list[str]] = {app: [] for app in self.apps}
         for route in routes:
             if route.error:
@@ -161,14 +167,18 @@ def run_suite(argv: list[str] | None = None) -> int:
     if not options.input.exists():
         print(f"error: input {options.input} does not exist", file=sys.stderr)
         return 2
+    lock = None
     try:
         shard = resolve_shard(options.num_parts, options.part_id)
         lock = open_output(options, shard, purpose="suite")
+        # --rules is merged over every app's rules, as `python -m apps.<app> --rules` does: narrow with --apps.
+        runner = SuiteRunner(apps=list(dict.fromkeys(args.apps)), options=options)
     except START_ERRORS as exc:
+        if lock is not None:
+            lock.release()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with lock:
-        runner = SuiteRunner(apps=list(dict.fromkeys(args.apps)), options=options)
         index = index_folder(options.input, processes=usable_cpus())
         routes = runner.route(index, shard, options.progress)
         ledger = runner.plan(index, routes, options.output, shard, options.resume)
