@@ -282,9 +282,10 @@ class Node:
 
     def _finish(self, record: StudyRecord) -> None:
         record.state, record.done_at = State.DONE, time.time()
-        self.spool.save(record)
         self.counters[f"studies_{record.outcome}"] += 1
         logger.info("%s", study_line(record))
+        self.write_status()  # first: once the record says done, status.json already counts it
+        self.spool.save(record)
 
     # --- sending --------------------------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ def copy_study(source: Path, target: Path, study_uid: str, **attributes: str) ->
 
 
 def _break_inputs(input_dir: Path, olt_truth: dict) -> list[Path]:
-    """A README and random bytes beside the studies, and one ankle MR slice cut short inside its pixel data."""
+    """Random bytes beside the studies and one ankle MR slice cut short inside its pixel data (both failures), and
+    a README (a companion file: skipped and counted)."""
     notes = input_dir / "notes"
     notes.mkdir()
     (notes / "README.txt").write_text("Exported by the archive.\n")
@@ -72,7 +73,7 @@ def _break_inputs(input_dir: Path, olt_truth: dict) -> list[Path]:
     truncated = victim.with_name("trunc_" + victim.name)
     truncated.write_bytes(victim.read_bytes()[:-2000])
     victim.unlink()
-    return [notes / "README.txt", notes / "random.bin", truncated]
+    return [notes / "random.bin", truncated]
 
 
 def _mixed_input(input_dir: Path) -> dict:
@@ -147,7 +148,7 @@ def test_a_study_no_app_reads_is_one_row_with_every_apps_reason(suite: dict) -> 
     reasons = dict(part.split(": ", 1) for part in rows[0]["summary"].split(" | "))
     assert set(reasons) == {"olt_mri", "ankle_xray", "onfh_mri"}
     for reason in reasons.values():  # each app's own selection says why, per series
-        assert reason.startswith("no series selected: #1 'PA CHEST': ") and "chest" in reason.lower()
+        assert reason.startswith("no series selected: #") and "'PA CHEST': BodyPartExamined 'CHEST'" in reason
     statuses = {r["status"] for r in read_rows(suite["output"] / "results.csv")}
     assert statuses == {"ok", "no_matching_app"}
 
@@ -160,6 +161,9 @@ def test_every_input_is_accounted_for_once(suite: dict) -> None:
     for path in suite["broken"]:
         assert Path(path).name in names, path
     assert all(f["reason"] and "\n" not in f["reason"] for f in failures)
+    assert "README.txt" not in names  # a companion file: counted, not a failure
+    skipped = json.loads((suite["output"] / "run.json").read_text())["skipped_files"]
+    assert skipped.get("text") == 1 and skipped.get("json", 0) >= 4  # README.txt; each study's ground_truth.json
     for failure in failures:
         if "trunc" in failure["item"]:
             assert failure["app"] == "olt_mri" and failure["study_instance_uid"]
