@@ -8,10 +8,11 @@ import logging
 import os
 import resource
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
 
 from holoscan.schedulers import EventBasedScheduler
 from monai.deploy.core import Application
@@ -40,6 +41,8 @@ __all__ = [
     "run_graph",
     "loaded_models",
     "START_ERRORS",
+    "CannotStart",
+    "begin_run",
     "run_batch",
     "main",
     "exit_now",
@@ -217,25 +220,46 @@ def loaded_models(store: ModelStore) -> dict[str, dict[str, str]]:
 
 
 START_ERRORS = (ModelError, ValueError, OutputInUse, OutputNotWritable)  # the run can't start: one line, exit 2
+PreparedT = TypeVar("PreparedT")
+
+
+class CannotStart(RuntimeError):
+    """The run can't start (one line for stderr; exit 2): no input, bad flags, models, rules or output."""
+
+
+def begin_run(
+    options: BatchOptions, purpose: str, prepare: Callable[[], PreparedT]
+) -> tuple[Shard, OutputLock, PreparedT]:
+    """Check the input, resolve the shard, check and lock OUT, then `prepare()` (models, rules); CannotStart if any
+    of it fails, with the lock released. The caller releases the returned lock when the run ends."""
+    if not options.input.exists():
+        raise CannotStart(f"input {options.input} does not exist")
+    lock = None
+    try:
+        shard = resolve_shard(options.num_parts, options.part_id)
+        lock = open_output(options, shard, purpose)
+        return shard, lock, prepare()
+    except START_ERRORS as exc:
+        if lock is not None:
+            lock.release()
+        raise CannotStart(str(exc)) from exc
+
+
+def _checked_store(app_cls: type[BatchApplication], options: BatchOptions) -> ModelStore:
+    """The app's models loaded and their contracts checked, its selection rules (with --rules) read."""
+    store = ModelStore(options.models, options.device, optimize=options.optimize)
+    app_cls.check_models(store)
+    SelectionRules.load(app_cls.info.selection_rules, options.rules)
+    return store
 
 
 def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) -> int:
     """Index, plan, check models, run the graph over the planned studies, write run files; exit code."""
     options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.info.name)
     start = perf_counter()
-    if not options.input.exists():
-        print(f"error: input {options.input} does not exist", file=sys.stderr)
-        return 2
-    lock = None
     try:
-        shard = resolve_shard(options.num_parts, options.part_id)
-        lock = open_output(options, shard)
-        store = ModelStore(options.models, options.device, optimize=options.optimize)
-        app_cls.check_models(store)
-        SelectionRules.load(app_cls.info.selection_rules, options.rules)
-    except START_ERRORS as exc:
-        if lock is not None:
-            lock.release()
+        shard, lock, store = begin_run(options, "run", lambda: _checked_store(app_cls, options))
+    except CannotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with lock:

@@ -27,20 +27,10 @@ from apps.catalog import app_names
 from dicom_in.study import InputFailure
 from dicom_in.study_index import StudyIndex, index_folder, shard_of, usable_cpus
 from inference.model_store import ModelError, ModelStore
-from run.batch import (
-    START_ERRORS,
-    BatchApplication,
-    BatchOptions,
-    batch_parser,
-    exit_now,
-    loaded_models,
-    open_output,
-    options_from_args,
-    progress_bar,
-    run_graph,
-)
+from run import batch
+from run.batch import BatchApplication, BatchOptions, CannotStart, begin_run
 from run.ledger import RunLedger, SuiteLedger
-from run.plan import RunPlan, Shard, plan_run, resolve_shard
+from run.plan import RunPlan, Shard, plan_run
 from run.routing import AppSelector, StudyRoute, route_study
 
 __all__ = ["app_class", "SuiteRunner", "run_suite", "main"]
@@ -94,7 +84,7 @@ class SuiteRunner:
         """Route every study of `index` in this shard (headers read once per study)."""
         uids = [uid for uid in index.study_uids if shard_of(uid, shard.num_parts) == shard.part_id]
         routes = []
-        with progress_bar(len(uids), progress) as bar:
+        with batch.progress_bar(len(uids), progress) as bar:
             bar.set_description("routing")
             for uid in uids:
                 routes.append(route_study(uid, index.studies[uid], self.selectors))
@@ -133,22 +123,22 @@ class SuiteRunner:
         """Run each app's graph over its planned studies (models warmed first); the ledger records all."""
         self.warm(list(ledger.apps))
         todo = sum(len(app_ledger.plan.todo) for app_ledger in ledger.apps.values())
-        with progress_bar(todo, progress, unit="analysis") as bar, logging_redirect_tqdm():
+        with batch.progress_bar(todo, progress, unit="analysis") as bar, logging_redirect_tqdm():
             for app, app_ledger in ledger.apps.items():
                 plan: RunPlan = app_ledger.plan
                 app_index = StudyIndex(studies={uid: index.studies[uid] for uid in plan.todo})
                 options = replace(self.options, output=app_ledger.output_root)
                 cls = app_class(app)
                 bar.set_description(app)
-                run_graph(cls(options, app_index, plan, self.store, app_ledger), bar)
-        ledger.models = loaded_models(self.store)
+                batch.run_graph(cls(options, app_index, plan, self.store, app_ledger), bar)
+        ledger.models = batch.loaded_models(self.store)
         for app_ledger in ledger.apps.values():
             app_ledger.models = ledger.models
         return ledger
 
 
 def _parser():
-    parser = batch_parser(
+    parser = batch.batch_parser(
         "Every msk-maps app over one folder: indexed once, each study routed to the apps whose selection "
         "accepts it, each model loaded once."
     )
@@ -162,20 +152,13 @@ def run_suite(argv: list[str] | None = None) -> int:
     """`python -m apps`: index, route, run the apps that got studies, write one set of run files; exit code."""
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    options = options_from_args(parser, args)
+    options = batch.options_from_args(parser, args)
     start = perf_counter()
-    if not options.input.exists():
-        print(f"error: input {options.input} does not exist", file=sys.stderr)
-        return 2
-    lock = None
+    # --rules is merged over every app's rules, as `python -m apps.<app> --rules` does: narrow with --apps.
+    apps = list(dict.fromkeys(args.apps))
     try:
-        shard = resolve_shard(options.num_parts, options.part_id)
-        lock = open_output(options, shard, purpose="suite")
-        # --rules is merged over every app's rules, as `python -m apps.<app> --rules` does: narrow with --apps.
-        runner = SuiteRunner(apps=list(dict.fromkeys(args.apps)), options=options)
-    except START_ERRORS as exc:
-        if lock is not None:
-            lock.release()
+        shard, lock, runner = begin_run(options, "suite", lambda: SuiteRunner(apps=apps, options=options))
+    except CannotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with lock:
@@ -196,4 +179,4 @@ def run_suite(argv: list[str] | None = None) -> int:
 
 def main() -> NoReturn:
     """`python -m apps`: run the suite, then leave without tearing the interpreter down."""
-    exit_now(run_suite())
+    batch.exit_now(run_suite())
