@@ -29,6 +29,7 @@ from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
 from bench.measure import REPO, run_app
+from bench.pacs import bench_pacs, pacs_markdown
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
 from dicom_out.result_json import read_details
 from inference.model_store import pick_device
@@ -275,6 +276,8 @@ def _markdown(results: dict[str, Any]) -> str:
         serial = r["serial_10n"]
         stages = ", ".join(f"{k} {v}s" for k, v in serial["stage_seconds"].items())
         lines.append(f"|  | stages (serial run of 10N, {serial['seconds']} s): {stages} |" + " |" * 14)
+    if "pacs" in results:
+        lines += pacs_markdown(results["pacs"])
     if "decode" not in results:  # a --paper-size run times the apps only
         return "\n".join(lines) + "\n"
     d = results["decode"]
@@ -342,6 +345,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
     )
+    parser.add_argument(
+        "--pacs",
+        action="store_true",
+        help="only the DICOM node and suite figures (bench/pacs.py): C-STORE receive node vs Orthanc, study "
+        "latency with warm models, one suite process vs the apps' own runs (results go to <date>-pacs.*)",
+    )
     args = parser.parse_args(argv)
     import platform
 
@@ -356,7 +365,11 @@ def main(argv: list[str] | None = None) -> None:
         "apps": {},
         "started": time.strftime("%H:%M:%S"),
     }
-    if args.paper_size:
+    if args.pacs:
+        models = args.models.resolve()
+        results["models"] = str(models)
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
+    elif args.paper_size:
         models = export_paper_size_models(args.work / "paper_size_models")
         results["models"] = "untrained, at the papers' input sizes (bench/timing_models.py)"
         for app in [a for a in args.apps if a in PAPER_SIZE_APPS]:
@@ -369,7 +382,9 @@ def main(argv: list[str] | None = None) -> None:
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
     stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
+    stem = f"{results['date']}-pacs" if args.pacs else stem
     _write_results(stem, results, _markdown(results))
 
 

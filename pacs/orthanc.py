@@ -215,10 +215,16 @@ class OrthancServer:
         """Orthanc's ids of every stored study."""
         return list(self.get("/studies"))
 
-    def send_study(self, study_instance_uid: str, modality: str) -> None:
-        """C-STORE one study to a configured modality (Orthanc as SCU), synchronously."""
-        found = self.post("/tools/lookup", study_instance_uid)
+    def study_id(self, study_instance_uid: str) -> str | None:
+        """Orthanc's id of the study with this StudyInstanceUID, or None when it is not stored."""
+        # /tools/lookup takes the bare UID as the body (a JSON string would be looked up with its quotes).
+        found = json.loads(self.request("POST", "/tools/lookup", study_instance_uid.encode(), "text/plain"))
         ids = [item["ID"] for item in found or [] if item.get("Type") == "Study"]
-        if not ids:
+        return ids[0] if ids else None
+
+    def send_study(self, study_instance_uid: str, modality: str, synchronous: bool = True) -> dict[str, Any]:
+        """C-STORE one study to a configured modality (Orthanc as SCU); waits unless `synchronous` is False."""
+        study = self.study_id(study_instance_uid)
+        if study is None:
             raise OrthancError(f"study {study_instance_uid} is not in Orthanc")
-        self.post(f"/modalities/{modality}/store", {"Resources": ids, "Synchronous": True})
+        return self.post(f"/modalities/{modality}/store", {"Resources": [study], "Synchronous": synchronous})
