@@ -4,6 +4,8 @@ python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/b
 Writes bench/results/<date>.json and .md and prints the table with the ratios:
 end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
 RSS(10N) / RSS(N). It also checks that the optimised run's findings equal an unoptimised run's.
+python -m bench --bombs: only the peak RSS of an ankle_xray run with each bomb kind against the 2 GB budget
+(bench/bombs.py; written to bench/results/<date>-bombs.{json,md}).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import numpy as np
 from apps.ankle_xray.result_details import FragmentStudyDetails
 from apps.olt_mri.result_details import OltDetails
 from apps.onfh_mri.result_details import OnfhDetails
+from bench.bombs import bomb_runs, bombs_markdown
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
 from bench.measure import REPO, run_app
+from bench.pacs import bench_pacs, pacs_markdown
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
 from dicom_out.result_json import read_details
 from inference.model_store import pick_device
@@ -272,6 +276,8 @@ def _markdown(results: dict[str, Any]) -> str:
         serial = r["serial_10n"]
         stages = ", ".join(f"{k} {v}s" for k, v in serial["stage_seconds"].items())
         lines.append(f"|  | stages (serial run of 10N, {serial['seconds']} s): {stages} |" + " |" * 14)
+    if "pacs" in results:
+        lines += pacs_markdown(results["pacs"])
     if "decode" not in results:  # a --paper-size run times the apps only
         return "\n".join(lines) + "\n"
     d = results["decode"]
@@ -287,12 +293,12 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; the apps' DALI path vs pydicom, "
-        "mean of 5, CPU):",
+        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; DALI forced vs pydicom, mean of 5, "
+        "CPU; the apps' decoder per syntax and device is dicom_in/pixel_decode.py DECODERS):",
         "",
-        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact | "
-        "GPU decoder | GPU s | pydicom/GPU | GPU exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| syntax | shape | bits | apps' CPU decoder | decoder on the DALI path | DALI path s | pydicom s | "
+        "DALI/pydicom | exact | GPU decoder | GPU s | pydicom/GPU | GPU exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.get("decode_by_syntax", []):
         has_gpu = row.get("dali_gpu_s") is not None
@@ -300,7 +306,8 @@ def _markdown(results: dict[str, Any]) -> str:
             row.get(k) if has_gpu else "no GPU" for k in ("gpu_decoder", "dali_gpu_s", "pydicom_over_gpu", "gpu_exact")
         ]
         lines.append(
-            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | {row['decoder']} | "
+            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | "
+            f"{row.get('apps_decoder', '')} | {row['decoder']} | "
             f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} | "
             + " | ".join(str(g) for g in gpu)
             + " |"
@@ -333,8 +340,24 @@ def main(argv: list[str] | None = None) -> None:
         help="time olt_mri and onfh_mri with untrained models at the papers' input sizes instead of the demo "
         "models (results go to <date>-paper-size.*; decode and floor-option tables are skipped)",
     )
+    parser.add_argument(
+        "--bombs",
+        action="store_true",
+        help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
+    )
+    parser.add_argument(
+        "--pacs",
+        action="store_true",
+        help="only the DICOM node and suite figures (bench/pacs.py): C-STORE receive node vs Orthanc, study "
+        "latency with warm models, one suite process vs the apps' own runs (results go to <date>-pacs.*)",
+    )
     args = parser.parse_args(argv)
     import platform
+
+    if args.bombs:
+        rows = bomb_runs(args.work / "bombs", args.models.resolve())
+        _write_results(f"{date.today().isoformat()}-bombs", {"bombs": rows}, bombs_markdown(rows))
+        return
 
     results = {
         "date": date.today().isoformat(),
@@ -342,7 +365,11 @@ def main(argv: list[str] | None = None) -> None:
         "apps": {},
         "started": time.strftime("%H:%M:%S"),
     }
-    if args.paper_size:
+    if args.pacs:
+        models = args.models.resolve()
+        results["models"] = str(models)
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
+    elif args.paper_size:
         models = export_paper_size_models(args.work / "paper_size_models")
         results["models"] = "untrained, at the papers' input sizes (bench/timing_models.py)"
         for app in [a for a in args.apps if a in PAPER_SIZE_APPS]:
@@ -355,11 +382,17 @@ def main(argv: list[str] | None = None) -> None:
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
+    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
+    stem = f"{results['date']}-pacs" if args.pacs else stem
+    _write_results(stem, results, _markdown(results))
+
+
+def _write_results(stem: str, results: dict[str, Any], markdown: str) -> None:
+    """bench/results/<stem>.json and .md, and the markdown on stdout."""
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
     (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    markdown = _markdown(results)
     (out_dir / f"{stem}.md").write_text(markdown)
     print(markdown)
 
