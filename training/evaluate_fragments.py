@@ -70,7 +70,7 @@ def evaluate_fragment_run(truth_root: Path, results_root: Path, out_dir: Path) -
     fragments, studies = [], []
     false_positives = {HIT_IOU: 0, IOU_THRESHOLD: 0}
     radiographs = 0
-    for _, truth, result in truths_with_results(truth_root, results_root, "ankle-xray"):
+    for _, truth, result, _ in truths_with_results(truth_root, results_root, "ankle-xray", "ankle_xray"):
         found = _predictions(result)
         matches: dict[float, list[FragmentDetails]] = {HIT_IOU: [], IOU_THRESHOLD: []}
         detections = 0

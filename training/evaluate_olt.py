@@ -43,7 +43,7 @@ def _call_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _study_rows(truth_root: Path, results_root: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One row per phantom study and one per (study, analysed series)."""
     studies, series = [], []
-    for _, truth, result in truths_with_results(truth_root, results_root, "ankle-mri"):
+    for _, truth, result, _ in truths_with_results(truth_root, results_root, "ankle-mri", "olt_mri"):
         details = read_details(result, OltDetails)
         label = int(truth["lesion"])
         if details is None:  # not reported: the opposite of the truth, so it counts against the app

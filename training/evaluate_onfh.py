@@ -79,8 +79,7 @@ def read_seg_masks(path: Path, source_uids: list[str]) -> dict[str, np.ndarray]:
 def evaluate_onfh_run(truth_root: Path, results_root: Path, out_dir: Path) -> dict[str, Any]:
     """Per-hip Dice, ratio error and grade agreement of an app run against phantom ground truth."""
     rows: list[dict[str, Any]] = []
-    for truth_path, truth, result in truths_with_results(truth_root, results_root, "hip-mri"):
-        study_dir = Path(results_root) / truth["study_instance_uid"]
+    for truth_path, truth, result, study_dir in truths_with_results(truth_root, results_root, "hip-mri", "onfh_mri"):
         details = read_details(result, OnfhDetails)
         hips = details.hips if details else {}
         gt = np.load(truth_path.with_name("ground_truth_masks.npz"))

@@ -73,3 +73,16 @@ def test_cli_prints_the_study_figures(run: tuple[Path, Path], tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("studies=5 accuracy=0.400 sensitivity=0.5 specificity=0.333")
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["not_reported"] == 1
+
+
+def test_a_suite_run_folder_is_scored_like_the_apps_own(run: tuple[Path, Path], tmp_path: Path) -> None:
+    """python -m apps writes OUT/olt_mri/<study>/: the suite's folder and the app's own give the same figures."""
+    truth, results = run
+    suite = tmp_path / "suite"
+    (suite / "ankle_xray" / "1.2.3.1").mkdir(parents=True)  # another app's folder of the same study is not read
+    (suite / "ankle_xray" / "1.2.3.1" / "result.json").write_text(json.dumps({"status": "ok", "details": {}}))
+    results.rename(suite / "olt_mri")
+    from_suite = evaluate_olt_run(truth, suite, tmp_path / "suite_eval")
+    from_app = evaluate_olt_run(truth, suite / "olt_mri", tmp_path / "app_eval")
+    assert json.dumps(from_suite) == json.dumps(from_app)  # NaN-safe: undefined intervals compare equal
+    assert from_suite["not_reported"] == 1 and from_suite["study"]["confusion_matrix"]["tp"] == 1

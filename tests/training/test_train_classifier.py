@@ -23,7 +23,8 @@ def test_train_export_and_evaluate_on_tiny_phantoms(tmp_path: Path) -> None:
     # Negatives: every lesion-free slice through the talar dome, plus OFF_DOME_NEGATIVES others, per series.
     for truth in truths:
         for series in (s for s in truth["series"] if s["weighting"] == "T1" and s["plane"] != "axial"):
-            chosen = {r["path"] for r in rows if f"/{series['folder']}/" in r["path"]}
+            folder = f"/{truth['patient_id']}/{series['folder']}/"  # series folder names repeat across patients
+            chosen = {r["path"] for r in rows if folder in r["path"]}
             dome = set(series["talus_slices"]) - set(series["slices_with_lesion"])
             numbers = {int(Path(path).stem) for path in chosen}
             assert dome <= numbers and len(numbers - dome - set(series["slices_with_lesion"])) == OFF_DOME_NEGATIVES
