@@ -18,6 +18,7 @@ from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from dicom_in.index_file import read_index
 from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
 from inference.model_store import ModelError, ModelStore
 from run.ledger import RunLedger
@@ -60,6 +61,7 @@ class BatchOptions:
     progress: bool = True
     optimize: bool = True
     workers: int = PIPELINE_WORKERS
+    index_file: Path | None = None  # a stored index (python -m run.index) instead of scanning the input
 
 
 def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
@@ -84,6 +86,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         default=PIPELINE_WORKERS,
         help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
     )
+    parser.add_argument("--index", type=Path, help="read the input's study index from this file (python -m run.index)")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -104,6 +107,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         progress=not args.no_progress,
         optimize=not args.no_optimize,
         workers=args.workers,
+        index_file=args.index,
     )
 
 
@@ -155,6 +159,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         return 2
     try:
         shard = resolve_shard(options.num_parts, options.part_id)
+        stored = read_index(options.index_file, options.input) if options.index_file else None  # bad: IndexFileError
         store = ModelStore(options.models, options.device, optimize=options.optimize)
         app_cls.check_models(store)
     except (ModelError, ValueError) as exc:
@@ -163,7 +168,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     options.output.mkdir(parents=True, exist_ok=True)
     for stale in options.output.glob(".*.partial"):  # left by a run killed while writing run-level files
         stale.unlink()
-    index = index_folder(options.input, processes=usable_cpus())
+    index = stored or index_folder(options.input, processes=usable_cpus())
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
         output_root=options.output,
