@@ -168,6 +168,8 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     options.output.mkdir(parents=True, exist_ok=True)
     for stale in options.output.glob(".*.partial"):  # left by a run killed while writing run-level files
         stale.unlink()
+    if stored:
+        logger.info("Study index read from %s (%d studies)", options.index_file, len(stored.studies))
     index = stored or index_folder(options.input, processes=usable_cpus())
     plan = plan_run(index, options.output, shard, options.resume)
     ledger = RunLedger(
