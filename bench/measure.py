@@ -48,8 +48,10 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
     return ChildRun(seconds, proc.returncode, usage.ru_maxrss / 1024.0, stderr[-2000:])
 
 
-def run_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> ChildRun:
-    """One batch run of `python -m apps.<app>`."""
+def run_app(
+    app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str, env: dict[str, str] | None = None
+) -> ChildRun:
+    """One batch run of `python -m apps.<app>` (`env`: variables added to this process's)."""
     return run_child(
         [
             sys.executable,
@@ -65,7 +67,8 @@ def run_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: s
             "-l",
             "WARN",
             *extra,
-        ]
+        ],
+        env,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from dicom_in.series_selection import SelectionRules, select_series
 from operators.study_stage import StudyStageOperator

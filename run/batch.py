@@ -13,8 +13,8 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, ClassVar, NoReturn
 
+from holoscan.core import Application
 from holoscan.schedulers import EventBasedScheduler
-from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -121,8 +121,7 @@ class BatchApplication(Application):
     @classmethod
     def check_models(cls, store: ModelStore) -> None:
         """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
-        for name, kind in cls.info.models.items():
-            store.get(name, kind)
+        store.get_all(cls.info.models)
 
     @property
     def batch_size(self) -> int:
@@ -172,6 +171,8 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         logger.info("Study index read from %s (%d studies)", options.index_file, len(stored.studies))
     index = stored or index_folder(options.input, processes=usable_cpus())
     plan = plan_run(index, options.output, shard, options.resume)
+    if len(plan.todo) > 1:  # a process per study does better without (same outputs: see convert_to_mkldnn)
+        store.convert_to_mkldnn()
     ledger = RunLedger(
         output_root=options.output,
         app=app_cls.info.name,
