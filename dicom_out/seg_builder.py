@@ -9,7 +9,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from dicom_out.equipment import MANUFACTURER
+from dicom_out.equipment import MANUFACTURER, add_contributing_equipment
 from dicom_out.findings import Algorithm, SegmentationResult
 from dicom_out.sr_content import coded
 
@@ -76,7 +76,7 @@ def build_segmentation(
         omit_empty_frames=True,
     )
     _add_laterality(seg, result)
-    return seg
+    return add_contributing_equipment(seg, algorithm)  # IHE AI Results: the models that made it
 
 
 def coded_family() -> hd.sr.CodedConcept:
