@@ -401,6 +401,13 @@ def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path
                 f" && ln -sf {PATHS.entrypoint} {PATHS.tools}"
             )
             _run(buildah + ["run", ctr, "--", "/bin/sh", "-c", setup])
+            # What every start would redo per model (freeze, hash), done once here: the image ships it.
+            warm = (
+                "from inference.model_meta import ModelMeta; from inference.model_store import ModelStore; "
+                f"ModelStore({PATHS.models!r}, 'cpu').get_all({{m: ModelMeta for m in {list(spec.models)!r}}})"
+            )
+            env = [f"--env=PYTHONPATH={PATHS.app}", f"--env=MSK_MAPS_MODEL_CACHE={PATHS.model_cache}"]
+            _run(buildah + ["run", *env, ctr, "--", "/opt/venv/bin/python", "-c", warm], stdout=subprocess.DEVNULL)
             config = [f"--env={k}={v}" for k, v in image_environment(spec, sdk.holoscan).items()]
             for key, value in oci_labels(spec, sdk.monai_deploy, sdk.holoscan).items():
                 config += [f"--label={key}={value}", f"--annotation={key}={value}"]

@@ -83,6 +83,7 @@ class MapPaths:
     pkg_manifest: str = "/etc/holoscan/pkg.json"
     entrypoint: str = "/opt/holoscan/entrypoint.sh"
     tools: str = "/var/holoscan/tools"  # where holoscan-cli's MAPs keep their entrypoint (show, env, extract)
+    model_cache: str = "/opt/holoscan/cache"  # frozen models and model hashes made at build time (read-only)
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,7 @@ def image_environment(spec: AppSpec, holoscan_sdk: str = "0.0.0", paths: MapPath
         "HOLOSCAN_TIMEOUT": str(app_manifest(spec, paths)["timeout"]),
         "HOLOSCAN_VERSION": holoscan_sdk,
         "PYTHONPATH": paths.app,
+        "MSK_MAPS_MODEL_CACHE": paths.model_cache,  # inference/model_cache.py: a process per study starts faster
     }
 
 

@@ -289,6 +289,17 @@ def test_image_config_labels_user_and_environment(image):
     ).stdout.split()
     assert probe[0] != "0"
     assert probe[-1] in ("32768", "unlimited")
+    # Each model's frozen module and hash, made at build time where MSK_MAPS_MODEL_CACHE points (read-only).
+    cache = env["MSK_MAPS_MODEL_CACHE"]
+    listed = subprocess.run(
+        _podman(*_run_args(), "--entrypoint", "/bin/sh", ref, "-c", f"ls {cache}; test -w {cache} || echo read-only"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for model in spec.models:
+        assert sorted(Path(n).suffix for n in listed if n.startswith(f"{model}-")) == [".json", ".ts"], listed
+    assert listed[-1] == "read-only"
 
 
 def test_extract_copies_app_models_docs_and_manifests(runs):
