@@ -6,9 +6,10 @@ and hashing its file (~0.2 s per 100 MB) at every start is a large share of a on
 to MKL-DNN weights that may follow (ModelStore.convert_to_mkldnn) cannot be kept: TorchScript does not save
 its constants (reloading one gives "required keyword attribute 'value' is undefined"). Entries are keyed by
 the model file's real path, size and modification time and by the torch version: a changed file or a
-different torch never meets an old entry. The MAP ships its models' entries (built at packaging time, in
-MSK_MAPS_MODEL_CACHE=/opt/holoscan/cache); elsewhere the cache is ~/.cache/msk-maps/models. A cache that can't
-be written is skipped: nothing fails for want of it.
+different torch never meets an old entry. The cache is used only where MSK_MAPS_MODEL_CACHE names a folder:
+the MAP ships its models' entries there (/opt/holoscan/cache, built at packaging time); a direct run without
+the variable writes nothing. Each model name keeps its newest KEEP_PER_MODEL entries of each kind. A cache
+that can't be written is skipped: nothing fails for want of it.
 """
 
 from __future__ import annotations
@@ -22,35 +23,52 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cache_dir", "file_sha256", "load_frozen", "frozen_module"]
+__all__ = ["KEEP_PER_MODEL", "cache_dir", "file_sha256", "load_frozen", "frozen_module"]
 
 logger = logging.getLogger(__name__)
 
 _STEPS = "freeze"
+KEEP_PER_MODEL = 2  # entries per model name and kind: a model file replaced again and again leaves no trail
 
 
-def cache_dir() -> Path:
-    """$MSK_MAPS_MODEL_CACHE, else $XDG_CACHE_HOME/msk-maps/models (~/.cache/msk-maps/models)."""
+def cache_dir() -> Path | None:
+    """$MSK_MAPS_MODEL_CACHE, or None: no cache."""
     named = os.environ.get("MSK_MAPS_MODEL_CACHE")
-    if named:
-        return Path(named)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "msk-maps" / "models"
+    return Path(named) if named else None
 
 
-def _key(path: Path, *parts: str) -> str:
-    """An entry name for this exact file (real path, size, mtime) and these parts."""
+def _entry(path: Path, suffix: str, *parts: str) -> Path | None:
+    """The cache entry for this exact file (real path, size, mtime) and these parts, or None (no cache)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
     info = path.stat()
     identity = f"{path.resolve()}\0{info.st_size}\0{info.st_mtime_ns}\0" + "\0".join(parts)
-    return f"{path.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:20]}"
+    return folder / f"{path.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:20]}{suffix}"
 
 
-def _store(target: Path, write: Callable[[Path], None]) -> None:
-    """Write an entry atomically; a cache folder that can't be written is skipped (logged at debug)."""
+def _prune(target: Path) -> None:
+    """Keep only the newest KEEP_PER_MODEL entries of this model name and kind."""
+    stem = target.name.rsplit("-", 1)[0]
+    siblings = sorted(
+        (p for p in target.parent.glob(f"{stem}-*{target.suffix}") if p.name.rsplit("-", 1)[0] == stem),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for old in siblings[KEEP_PER_MODEL:]:
+        old.unlink(missing_ok=True)
+
+
+def _store(target: Path | None, write: Callable[[Path], None]) -> None:
+    """Write an entry atomically, then prune; a cache that can't be written is skipped (logged at debug)."""
+    if target is None:
+        return
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write(partial)
         os.replace(partial, target)
+        _prune(target)
     except (OSError, RuntimeError) as exc:
         logger.debug("Model cache: not stored %s (%s)", target, exc)
         try:
@@ -61,9 +79,10 @@ def _store(target: Path, write: Callable[[Path], None]) -> None:
 
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a model file, from the cache when this exact file was hashed before."""
-    entry = cache_dir() / f"{_key(path, 'sha256')}.json"
+    entry = _entry(path, ".json", "sha256")
     try:
-        return str(json.loads(entry.read_text())["sha256"])
+        if entry is not None:
+            return str(json.loads(entry.read_text())["sha256"])
     except (OSError, ValueError, KeyError):
         pass
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -71,14 +90,14 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
-def _frozen_entry(path: Path) -> Path:
-    return cache_dir() / f"{_key(path, torch.__version__, _STEPS)}.ts"
+def _frozen_entry(path: Path) -> Path | None:
+    return _entry(path, ".ts", torch.__version__, _STEPS)
 
 
 def load_frozen(path: Path, extra_file: str) -> tuple[torch.jit.ScriptModule, str] | None:
     """The cached frozen module of the model file `path` and its embedded `extra_file`, or None."""
     entry = _frozen_entry(path)
-    if not entry.is_file():
+    if entry is None or not entry.is_file():
         return None
     extra = {extra_file: ""}
     try:

@@ -84,10 +84,27 @@ def test_an_unwritable_cache_costs_time_not_results(models, tmp_path, monkeypatc
     assert model_cache.cache_dir() == blocked / "cache" and not (blocked / "cache").exists()
 
 
-def test_the_default_cache_is_under_the_users_cache_folder(monkeypatch, tmp_path):
-    monkeypatch.delenv("MSK_MAPS_MODEL_CACHE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert model_cache.cache_dir() == tmp_path / "msk-maps" / "models"
+def test_without_the_variable_nothing_is_cached(models, monkeypatch, tmp_path):
+    monkeypatch.delenv("MSK_MAPS_MODEL_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    store = ModelStore(models, "cpu")
+    path = models / "olt_mri_t1" / "olt_mri_t1.ts"
+    assert store.get("olt_mri_t1").sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert model_cache.cache_dir() is None
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "home").exists() and not (tmp_path / "xdg").exists()
+
+
+def test_a_model_replaced_again_and_again_leaves_only_its_newest_entries(models, tmp_path):
+    path = models / "olt_mri_t1" / "olt_mri_t1.ts"
+    for step in range(model_cache.KEEP_PER_MODEL + 2):
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + (step + 1) * 1_000_000))
+        ModelStore(models, "cpu").get("olt_mri_t1")
+    entries = sorted(p.suffix for p in (tmp_path / "cache").iterdir())
+    assert entries == [".json"] * model_cache.KEEP_PER_MODEL + [".ts"] * model_cache.KEEP_PER_MODEL
+    newest = ModelStore(models, "cpu").get("olt_mri_t1")  # the newest entry is one of those kept
+    assert newest.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_mkldnn_weights_change_no_output_bit(tmp_path, monkeypatch):
