@@ -1,0 +1,1 @@
+"""Throughput, overhead, decode and memory benchmarks of the apps (`python -m bench`)."""

@@ -5,6 +5,8 @@ Writes bench/results/<date>.json and .md and prints the table with the ratios:
 end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
 RSS(10N) / RSS(N), and per app a cold one-study run's start-up overhead / a bare `import torch` (bench.cold_start;
 --cold-only measures just that). It also checks that the optimised run's findings equal an unoptimised run's.
+python -m bench --bombs: only the peak RSS of an ankle_xray run with each bomb kind against the 2 GB budget
+(bench/bombs.py; written to bench/results/<date>-bombs.{json,md}).
 The GPU columns: python -m bench.gpu (on a machine with a CUDA device).
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from apps.ankle_xray.result_details import FragmentStudyDetails
 from apps.olt_mri.result_details import OltDetails
 from apps.onfh_mri.result_details import OnfhDetails
+from bench.bombs import bomb_runs, bombs_markdown
 from bench.cold_start import cold_one_study
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
@@ -333,12 +336,12 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; the apps' DALI path vs pydicom, "
-        "mean of 5, CPU):",
+        "Decode per radiograph transfer syntax (one phantom radiograph enlarged 4x; DALI forced vs pydicom, mean of 5, "
+        "CPU; the apps' decoder per syntax and device is dicom_in/pixel_decode.py DECODERS):",
         "",
-        "| syntax | shape | bits | decoder on the DALI path | DALI path s | pydicom s | DALI/pydicom | exact | "
-        "GPU decoder | GPU s | pydicom/GPU | GPU exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| syntax | shape | bits | apps' CPU decoder | decoder on the DALI path | DALI path s | pydicom s | "
+        "DALI/pydicom | exact | GPU decoder | GPU s | pydicom/GPU | GPU exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.get("decode_by_syntax", []):
         has_gpu = row.get("dali_gpu_s") is not None
@@ -346,7 +349,8 @@ def _markdown(results: dict[str, Any]) -> str:
             row.get(k) if has_gpu else "no GPU" for k in ("gpu_decoder", "dali_gpu_s", "pydicom_over_gpu", "gpu_exact")
         ]
         lines.append(
-            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | {row['decoder']} | "
+            f"| {row['syntax']} | {row['shape'][0]}x{row['shape'][1]} | {row['bits_stored']} | "
+            f"{row.get('apps_decoder', '')} | {row['decoder']} | "
             f"{row['dali_path_s']} | {row['pydicom_s']} | {row['dali_over_pydicom']} | {row['exact']} | "
             + " | ".join(str(g) for g in gpu)
             + " |"
@@ -379,9 +383,19 @@ def main(argv: list[str] | None = None) -> None:
         help="time olt_mri and onfh_mri with untrained models at the papers' input sizes instead of the demo "
         "models (results go to <date>-paper-size.*; decode and floor-option tables are skipped)",
     )
+    parser.add_argument(
+        "--bombs",
+        action="store_true",
+        help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
+    )
     parser.add_argument("--cold-only", action="store_true", help="only the cold one-study rows (minutes, not an hour)")
     args = parser.parse_args(argv)
     import platform
+
+    if args.bombs:
+        rows = bomb_runs(args.work / "bombs", args.models.resolve())
+        _write_results(f"{date.today().isoformat()}-bombs", {"bombs": rows}, bombs_markdown(rows))
+        return
 
     results = {
         "date": date.today().isoformat(),
@@ -407,11 +421,15 @@ def main(argv: list[str] | None = None) -> None:
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
+    stem = results["date"] + ("-paper-size" if args.paper_size else "-cold" if args.cold_only else "")
+    _write_results(stem, results, _markdown(results))
+
+
+def _write_results(stem: str, results: dict[str, Any], markdown: str) -> None:
+    """bench/results/<stem>.json and .md, and the markdown on stdout."""
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = results["date"] + ("-paper-size" if args.paper_size else "-cold" if args.cold_only else "")
     (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    markdown = _markdown(results)
     (out_dir / f"{stem}.md").write_text(markdown)
     print(markdown)
 

@@ -1,4 +1,8 @@
-"""Decode speed: DALI versus pydicom on JPEG 2000 lossless images (the ankle radiographs' syntax)."""
+"""Decode speed: DALI versus pydicom per transfer syntax, the measurement behind `pixel_decode.DECODERS`.
+
+DALI is forced here (`decoder="dali"`) so the comparison shows whatever the apps' table chose; each row also
+names the decoder the apps use on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
 
-from dicom_in.pixel_decode import decode_stored
+from dicom_in.pixel_decode import choose_decoder, decode_stored
 from phantoms.dicom_headers import PatientInfo, new_dataset, phantom_uid, set_pixels
 
 __all__ = ["decode_speed", "decode_by_syntax"]
@@ -51,19 +55,19 @@ def _images(folder: Path, count: int, shape: tuple[int, int]) -> list[Path]:
 def decode_speed(folder: Path, count: int = 12, shape: tuple[int, int] = (1024, 1024)) -> dict[str, Any]:
     """Seconds to decode `count` images with each decoder, and whether both give the same pixels."""
     datasets = [pydicom.dcmread(p) for p in _images(folder, count, shape)]
-    decode_stored(datasets[0], prefer="dali")  # build the pipeline outside the timing
+    decode_stored(datasets[0], decoder="dali")  # build the pipeline outside the timing
     start = time.perf_counter()
-    dali = [decode_stored(ds, prefer="dali") for ds in datasets]
+    dali = [decode_stored(ds, decoder="dali") for ds in datasets]
     dali_s = time.perf_counter() - start
     start = time.perf_counter()
-    reference = [decode_stored(ds, prefer="pydicom") for ds in datasets]
+    reference = [decode_stored(ds, decoder="pydicom") for ds in datasets]
     pydicom_s = time.perf_counter() - start
     exact = all(np.array_equal(a[0], b[0]) for a, b in zip(dali, reference, strict=True))
     gpu: dict[str, Any] = {}
     if _gpu_present():
-        decode_stored(datasets[0], prefer="dali", device="cuda")
+        decode_stored(datasets[0], decoder="dali", device="cuda")
         start = time.perf_counter()
-        on_gpu = [decode_stored(ds, prefer="dali", device="cuda") for ds in datasets]
+        on_gpu = [decode_stored(ds, decoder="dali", device="cuda") for ds in datasets]
         gpu_s = time.perf_counter() - start
         gpu = {
             "dali_gpu_s": round(gpu_s, 3),
@@ -85,8 +89,9 @@ def decode_speed(folder: Path, count: int = 12, shape: tuple[int, int] = (1024, 
 def decode_by_syntax(folder: Path, repeats: int = 5, scale: int = 4) -> list[dict[str, Any]]:
     """DALI path vs pydicom per radiograph transfer syntax, on one phantom radiograph enlarged to a real size.
 
-    "DALI path" is what the apps run (`prefer="dali"`): DALI where it is trusted, else pydicom; the row says
-    which decoder served. Exactness is checked against pydicom for the lossless syntaxes.
+    "DALI path" forces DALI where it can decode the syntax (else pydicom; the row says which decoder served);
+    "apps_decoder" is what the apps use on the CPU (`choose_decoder`). Exactness is checked against pydicom for the
+    lossless syntaxes.
     """
     import copy
 
@@ -104,17 +109,17 @@ def decode_by_syntax(folder: Path, repeats: int = 5, scale: int = 4) -> list[dic
         ds = copy.deepcopy(base)
         encode_pixel_data(ds, syntax)
         data = _round_trip(ds, folder / f"{SYNTAX_SHORT_NAMES[syntax]}.dcm").read_bytes()
-        decode_stored(pydicom.dcmread(io.BytesIO(data)), prefer="dali")  # warm-up: pipeline build, codec load
+        decode_stored(pydicom.dcmread(io.BytesIO(data)), decoder="dali")  # warm-up: pipeline build, codec load
         timings = {}
-        for name, prefer, device in _decode_paths():
+        for name, decoder, device in _decode_paths():
             if device == "cuda":  # warm-up: nvJPEG/nvJPEG2000 pipeline build and GPU context
-                decode_stored(pydicom.dcmread(io.BytesIO(data)), prefer=prefer, device=device)
+                decode_stored(pydicom.dcmread(io.BytesIO(data)), decoder=decoder, device=device)
             # A fresh dataset per decode: pydicom caches pixel_array on the dataset it decoded.
             encoded = [pydicom.dcmread(io.BytesIO(data)) for _ in range(repeats)]
             start = time.perf_counter()
             for dataset in encoded:
-                stored, decoder = decode_stored(dataset, prefer=prefer, device=device)
-            timings[name] = ((time.perf_counter() - start) / repeats, decoder, stored)
+                stored, used = decode_stored(dataset, decoder=decoder, device=device)
+            timings[name] = ((time.perf_counter() - start) / repeats, used, stored)
         exact = bool(np.array_equal(timings["dali"][2], timings["pydicom"][2]))
         gpu = timings.get("dali_gpu")
         rows.append(
@@ -123,6 +128,7 @@ def decode_by_syntax(folder: Path, repeats: int = 5, scale: int = 4) -> list[dic
                 "shape": list(big.shape),
                 "bits_stored": int(base.BitsStored),
                 "decoder": timings["dali"][1],
+                "apps_decoder": choose_decoder(syntax, "cpu"),
                 "dali_path_s": round(timings["dali"][0], 4),
                 "pydicom_s": round(timings["pydicom"][0], 4),
                 "dali_over_pydicom": round(timings["dali"][0] / timings["pydicom"][0], 3),
@@ -147,7 +153,7 @@ def _gpu_present() -> bool:
 
 
 def _decode_paths() -> list[tuple[str, str, str]]:
-    """(name, prefer, device) of each decode path to time: the apps' CPU path, pydicom, and the GPU if present."""
+    """(name, decoder, device) of each decode path to time: DALI on the CPU, pydicom, and DALI on the GPU if present."""
     paths = [("dali", "dali", "cpu"), ("pydicom", "pydicom", "cpu")]
     return paths + [("dali_gpu", "dali", "cuda")] if _gpu_present() else paths
 

@@ -1,0 +1,1 @@
+"""What we write: app-neutral findings, coded concepts, SR/SEG/SC builders, a study's objects, result.json."""

@@ -74,8 +74,9 @@ def study_result_json(
     csv_row: dict[str, Any],
     files: list[str],
     failures: Sequence[InputFailure],
+    selection: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole result.json of one study."""
+    """The whole result.json of one study; `selection`: each series' selection outcome and its reason."""
     return {
         "study_instance_uid": study_uid,
         "app": app,
@@ -87,6 +88,7 @@ def study_result_json(
         "csv_row": csv_row,
         "files": sorted(files),
         "input_failures": [{"item": f.item, "reason": f.reason} for f in failures],
+        "selection": selection,
     }
 
 

@@ -1,6 +1,7 @@
 """Build a Secondary Capture (highdicom SCImage) of a rendered picture, filed with the source's study.
 
-The picture is 8-bit RGB; patient and study modules come from the source (`SCImage.from_ref_dataset`).
+The picture is 8-bit RGB; patient and study modules come from the source (`SCImage.from_ref_dataset`), their
+text made valid first (dicom_out.patient_module).
 Orientation: PatientOrientation is derived from the source (its own PatientOrientation, else the dominant
 axes of ImageOrientationPatient), because the picture is drawn in the source's row/column directions.
 Laterality is the source's Laterality or ImageLaterality when that is R or L. When either is unknown
@@ -17,6 +18,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicom_out.equipment import MANUFACTURER
+from dicom_out.patient_module import valid_patient_study
 
 __all__ = ["build_secondary_capture", "patient_orientation"]
 
@@ -67,8 +69,9 @@ def build_secondary_capture(
         raise ValueError(f"expected an (H, W, 3) uint8 picture, got {rgb.shape} {rgb.dtype}")
     orientation = patient_orientation(source)
     laterality = _laterality(source)
+    patient = valid_patient_study(source)
     sc = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=source,
+        ref_dataset=patient.dataset,
         pixel_array=rgb,
         photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
         bits_allocated=8,
@@ -82,6 +85,7 @@ def build_secondary_capture(
         patient_orientation=orientation or ("L", "F"),
         laterality=laterality,
         series_description=series_description[:64],
+        specific_character_set=patient.character_set,
     )
     if orientation is None:
         sc.PatientOrientation = ""

@@ -1,4 +1,8 @@
-"""DICOM Segmentation (highdicom) from binary masks on a source series' pixel grid."""
+"""DICOM Segmentation (highdicom) from binary masks on a source series' pixel grid.
+
+Patient and study modules come from the first source image, their text made valid first
+(dicom_out.patient_module).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
+from dicom_in.frames import FrameHeader, frame_count
 from dicom_out.equipment import MANUFACTURER, add_contributing_equipment
 from dicom_out.findings import Algorithm, SegmentationResult
+from dicom_out.patient_module import valid_patient_study
 from dicom_out.sr_content import coded
 
 __all__ = ["build_segmentation"]
@@ -29,6 +35,22 @@ def _check(result: SegmentationResult) -> np.ndarray:
     return masks.astype(bool)
 
 
+def _on_source_frames(sources: list[Dataset], masks: np.ndarray) -> tuple[list[Dataset], np.ndarray]:
+    """Masks of frames of one multi-frame image re-indexed onto all its frames, with that image as the source.
+
+    highdicom references a multi-frame source by its frame numbers when the masks cover its frames in order.
+    """
+    if not any(isinstance(ds, FrameHeader) for ds in sources):
+        return sources, masks
+    parents = {id(ds.instance) for ds in sources if isinstance(ds, FrameHeader)}
+    if len(parents) != 1 or not all(isinstance(ds, FrameHeader) for ds in sources):
+        raise ValueError("a SEG needs its source frames from one multi-frame image or from single-frame images")
+    parent = sources[0].instance
+    full = np.zeros((frame_count(parent), *masks.shape[1:]), dtype=bool)
+    full[[ds.frame_number - 1 for ds in sources]] = masks
+    return [parent], full
+
+
 def build_segmentation(
     result: SegmentationResult,
     algorithm: Algorithm,
@@ -37,13 +59,13 @@ def build_segmentation(
     sop_instance_uid: str,
     series_number: int,
 ) -> hd.seg.Segmentation:
-    """A BINARY SEG referencing every source image; frames only where a segment has pixels.
+    """A BINARY SEG referencing every source image (or frame); frames only where a segment has pixels.
 
     Every segment is described even when it has no frame (a reader learns "none found"), and every source
     image stays referenced, so segread returns an empty mask for a slice without frames. Omitting the empty
     frames made the onfh SEG 28 % smaller and its study's write time 17 % shorter (per-frame groups are slow to write).
     """
-    masks = _check(result)
+    sources, masks = _on_source_frames(list(result.source_images), _check(result))
     algorithm_id = hd.AlgorithmIdentificationSequence(
         name=algorithm.name, family=coded_family(), version=algorithm.version
     )
@@ -59,8 +81,10 @@ def build_segmentation(
         )
         for number, segment in enumerate(result.segments, start=1)
     ]
+    patient = valid_patient_study(sources[0])
     seg = hd.seg.Segmentation(
-        source_images=result.source_images,
+        # highdicom copies patient and study from the first source image: the valid copy stands in for it.
+        source_images=[patient.dataset, *sources[1:]],
         pixel_array=masks,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -74,6 +98,7 @@ def build_segmentation(
         device_serial_number="0",
         series_description=result.series_description[:64],
         omit_empty_frames=True,
+        specific_character_set=patient.character_set,
     )
     _add_laterality(seg, result)
     return add_contributing_equipment(seg, algorithm)  # IHE AI Results: the models that made it

@@ -16,7 +16,9 @@ presence Absent and `source` as its source image. So a reader sees an explicit n
 found none") rather than an empty report that might mean "never ran".
 
 Patient, study and evidence modules come from the evidence (`source` first, then every source image of
-every finding), so the SR files under the source's patient and study. Private codes (dicom_out.codes
+every finding), so the SR files under the source's patient and study; the patient and study text is made
+valid first (dicom_out.patient_module), so a source with over-long or badly encoded values still gets a
+valid SR. Private codes (dicom_out.codes
 MSK_SCHEME) are declared in CodingSchemeIdentificationSequence when the document uses any.
 """
 
@@ -32,6 +34,7 @@ from pydicom.sr.codedict import codes as dicom_dictionary
 from dicom_out import codes
 from dicom_out.equipment import MANUFACTURER, add_contributing_equipment
 from dicom_out.findings import Concept, Finding, StudyReport
+from dicom_out.patient_module import valid_patient_study
 from dicom_out.sr_content import algorithm_identification, check_report, coded, measurement_group
 from dicom_out.uids import derived_uid
 
@@ -106,22 +109,24 @@ def build_measurement_report(
     algorithm_id = algorithm_identification(report.algorithm)
     groups = [measurement_group(f, sop_instance_uid=sop_instance_uid, algorithm_id=algorithm_id) for f in findings]
     procedures = [procedure] if isinstance(procedure, Concept) else list(procedure)
+    patient = valid_patient_study(source)
     content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=_observer(report)),
         procedure_reported=[coded(p) for p in procedures],
         imaging_measurements=groups,
     )
     sr = hd.sr.Comprehensive3DSR(
-        evidence=_evidence(source, findings),
+        evidence=_evidence(patient.dataset, findings),
         content=content,
         series_instance_uid=series_instance_uid,
         series_number=series_number,
         sop_instance_uid=sop_instance_uid,
         instance_number=1,
-        institution_name=institution_name or source.get("InstitutionName"),
+        institution_name=institution_name or patient.dataset.get("InstitutionName"),
         manufacturer=MANUFACTURER,
         series_description=(series_description or f"{report.algorithm.name} report")[:64],
         is_complete=True,
+        specific_character_set=patient.character_set,
     )
     _declare_private_scheme(sr)
     add_contributing_equipment(sr, report.algorithm)  # IHE AI Results: the models that made it

@@ -7,6 +7,9 @@ One Finding becomes one measurement group:
   `box_region`);
 * without: TID 1501 "Measurements and Qualitative Evaluations", referencing each of `source_images`.
 
+A source image that is one frame of a multi-frame image (a `dicom_in.frames.FrameHeader`) is referenced by its
+instance and frame number; several frames of one instance make one reference listing them.
+
 Every group holds, in this order: tracking identifier (the finding's text id + a UID derived from the SR's
 SOPInstanceUID and that id, so a re-run gives the same UID), finding type, finding site (with laterality as
 its modifier), algorithm identification, measurements (probability DCM 122157 in UCUM "1", the
@@ -26,6 +29,7 @@ import numpy as np
 from highdicom.sr import CodedConcept
 from pydicom.dataset import Dataset
 
+from dicom_in.frames import FrameHeader
 from dicom_out import codes
 from dicom_out.findings import Algorithm, Concept, Finding, ImageRegion, StudyReport
 from dicom_out.uids import derived_uid
@@ -130,16 +134,37 @@ def _region_source(finding: Finding, region: ImageRegion) -> Dataset:
     )
 
 
+def _referenced(kind, source: Dataset, frames: list[int] | None):
+    """`kind.from_source_image` with the frame numbers of a multi-frame source (frames are 1-based)."""
+    if frames:
+        try:
+            return kind.from_source_image(source, referenced_frame_numbers=frames)
+        except TypeError:
+            # Frames in a file whose IOD has none (e.g. a CR holding several frames): the instance is referenced.
+            logger.debug("%s is not a multi-frame IOD; referenced without frame numbers", source.SOPClassUID)
+    return kind.from_source_image(source)
+
+
+def _frames_by_instance(images: Sequence[Dataset]) -> list[tuple[Dataset, list[int] | None]]:
+    """Each source instance once, with the frames of it the images are (None for single-frame images)."""
+    first: dict[str, Dataset] = {}
+    frames: dict[str, list[int]] = {}
+    for ds in images:
+        uid = str(ds.SOPInstanceUID)
+        first.setdefault(uid, ds)
+        if isinstance(ds, FrameHeader):
+            frames.setdefault(uid, []).append(ds.frame_number)
+    return [(ds, sorted(set(frames[uid])) if uid in frames else None) for uid, ds in first.items()]
+
+
 def _image_region(finding: Finding, region: ImageRegion) -> hd.sr.ImageRegion:
     if region.graphic_type not in _GRAPHIC_TYPES:
         raise ValueError(f"expected a graphic type in {sorted(_GRAPHIC_TYPES)}, got {region.graphic_type!r}")
-    source = _region_source(finding, region)
+    ((source, frames),) = _frames_by_instance([_region_source(finding, region)])
     return hd.sr.ImageRegion(
         graphic_type=hd.sr.GraphicTypeValues[region.graphic_type],
         graphic_data=np.asarray(region.points, dtype=float),
-        source_image=hd.sr.SourceImageForRegion(
-            referenced_sop_class_uid=source.SOPClassUID, referenced_sop_instance_uid=source.SOPInstanceUID
-        ),
+        source_image=_referenced(hd.sr.SourceImageForRegion, source, frames),
     )
 
 
@@ -166,7 +191,10 @@ def measurement_group(
         region = _image_region(finding, finding.region)
         group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
     else:
-        sources = [hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in finding.source_images]
+        sources = [
+            _referenced(hd.sr.SourceImageForMeasurementGroup, ds, frames)
+            for ds, frames in _frames_by_instance(finding.source_images)
+        ]
         group = hd.sr.MeasurementsAndQualitativeEvaluations(source_images=sources or None, **common)
     if finding.comment:
         # highdicom has no parameter for free text in a group; DCM 121106 "Comment" is a TEXT property of it.

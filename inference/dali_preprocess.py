@@ -60,9 +60,18 @@ class DaliPreprocessor:
         pipe.build()
         return pipe
 
-    def _run(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        windows = [intensity_window(image) for image in images]
-        self._pipe.feed_input("image", [np.ascontiguousarray(im, np.float32)[..., None] for im in images])
+    def _run(self, images: Sequence[np.ndarray], paddings: Sequence[np.ndarray | None]) -> torch.Tensor:
+        if self.spec.intensity == "voi":  # presentation values arrive in [0, 1]
+            windows = [(0.0, 1.0)] * len(images)
+        else:
+            windows = [intensity_window(image, padding) for image, padding in zip(images, paddings, strict=True)]
+        self._pipe.feed_input(
+            "image",
+            [
+                _padded_low(im, padding, low)[..., None]
+                for im, padding, (low, _) in zip(images, paddings, windows, strict=True)
+            ],
+        )
         self._pipe.feed_input("low", [np.float32(low) for low, _ in windows])
         # Multiply by 1/(high-low) in float32, as the reference divides in float32: results agree to ~1e-6.
         self._pipe.feed_input("scale", [np.float32(1.0) / np.float32(high - low) for low, high in windows])
@@ -72,9 +81,22 @@ class DaliPreprocessor:
             return torch.from_dlpack(output.as_tensor())
         return torch.from_numpy(np.array(output.as_tensor()))
 
-    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """(N, C, H, W) float32 on the pipeline's device."""
+    def __call__(
+        self, images: Sequence[np.ndarray], paddings: Sequence[np.ndarray | None] | None = None
+    ) -> torch.Tensor:
+        """(N, C, H, W) float32 on the pipeline's device; `paddings` as in `preprocess_reference`."""
         if not images:
             return torch.empty((0, self.spec.channels, *self.spec.size))
-        chunks = [self._run(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)]
-        return torch.cat(chunks)
+        masks = list(paddings) if paddings else [None] * len(images)
+        step = self.batch_size
+        return torch.cat([self._run(images[i : i + step], masks[i : i + step]) for i in range(0, len(images), step)])
+
+
+def _padded_low(image: np.ndarray, padding: np.ndarray | None, low: float) -> np.ndarray:
+    """The image as float32, padding pixels set to the window's low end (0 once scaled, as the reference does)."""
+    out = np.ascontiguousarray(image, np.float32)
+    if padding is None:
+        return out
+    out = out.copy()
+    out[padding] = np.float32(low)
+    return out

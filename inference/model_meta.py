@@ -127,13 +127,18 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class ImageNormalisation:
-    """How an image becomes model input: intensity scaling to [0, 1], then per-channel (x - mean) / std."""
+    """How an image becomes model input: intensity scaling to [0, 1], then per-channel (x - mean) / std.
+
+    intensity "percentile": modality values (MONOCHROME1 mirrored) between their 0.5th and 99.5th percentiles,
+    padding left out (every model of this suite); "voi": presentation values, the image's own VOI (window or VOI
+    LUT, `dicom_in.pixel_decode.presentation_values`), for a model trained on what a viewer shows.
+    """
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     intensity: str = "percentile"
 
-    INTENSITIES: ClassVar[tuple[str, ...]] = ("percentile",)
+    INTENSITIES: ClassVar[tuple[str, ...]] = ("percentile", "voi")
 
     @classmethod
     def read(cls, meta: _Reader, channels: int) -> ImageNormalisation:
@@ -252,9 +257,14 @@ class ClassifierMeta(ModelMeta):
         positive = meta.integer("positive_index", 1)
         if common["labels"] and not 0 <= positive < len(common["labels"]):
             meta.problems.append(f"'positive_index' {positive} is not an index of labels {common['labels']}")
+        normalisation = ImageNormalisation.read(meta, common["channels"])
+        if crop is not None and normalisation.intensity != "percentile":
+            meta.problems.append(
+                "a crop classifier reads crops of the percentile window: 'intensity' must be 'percentile'"
+            )
         return cls(
             **common,
-            normalisation=ImageNormalisation.read(meta, common["channels"]),
+            normalisation=normalisation,
             positive_index=positive,
             threshold=meta.number("threshold"),
             crop=crop,

@@ -1,7 +1,9 @@
 """Model-input preprocessing as the model's meta specifies it, in a plain numpy reference implementation.
 
 Chain (identical in the DALI pipeline, `inference.dali_preprocess`): intensity scaling of the modality image
-to [0, 1] between its 0.5th and 99.5th percentiles (clipped), bilinear resize with pixel-centre alignment
+to [0, 1] between its 0.5th and 99.5th percentiles (clipped; padding pixels, PixelPaddingValue, are left out of
+the percentiles and set to 0) — or, for a model whose meta says intensity "voi", the presentation values the
+decoder hands over, already in [0, 1] — then bilinear resize with pixel-centre alignment
 (torch `align_corners=False`, no antialiasing), grey replicated to `channels`, per-channel (x - mean) / std,
 NCHW float32.
 """
@@ -24,6 +26,7 @@ __all__ = [
 ]
 
 PERCENTILES = (0.5, 99.5)
+INTENSITIES = ("percentile", "voi")  # "voi": images arrive as presentation values in [0, 1], not scaled here
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,8 @@ class PreprocessSpec:
     intensity: str = "percentile"
 
     def __post_init__(self) -> None:
-        if self.intensity != "percentile":
-            raise ValueError(f"intensity scaling {self.intensity!r} is not supported (expected 'percentile')")
+        if self.intensity not in INTENSITIES:
+            raise ValueError(f"intensity scaling {self.intensity!r} is not supported (expected one of {INTENSITIES})")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ValueError(f"mean/std need {self.channels} values, got {list(self.mean)} / {list(self.std)}")
 
@@ -54,16 +57,20 @@ class PreprocessSpec:
         )
 
 
-def intensity_window(image: np.ndarray) -> tuple[float, float]:
-    """The (low, high) percentiles used for scaling; high > low even for a flat image."""
-    low, high = np.percentile(image, PERCENTILES)
+def intensity_window(image: np.ndarray, padding: np.ndarray | None = None) -> tuple[float, float]:
+    """The (low, high) percentiles used for scaling, padding left out; high > low even for a flat image."""
+    values = image if padding is None or padding.all() else image[~padding]
+    low, high = np.percentile(values, PERCENTILES)
     return float(low), float(max(high, low + 1e-6))
 
 
-def scale_to_unit(image: np.ndarray) -> np.ndarray:
-    """The image scaled to [0, 1] between its `intensity_window` percentiles, clipped, float32."""
-    low, high = intensity_window(image)
-    return np.clip((image.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
+def scale_to_unit(image: np.ndarray, padding: np.ndarray | None = None) -> np.ndarray:
+    """The image scaled to [0, 1] between its `intensity_window` percentiles, clipped, padding 0, float32."""
+    low, high = intensity_window(image, padding)
+    scaled = np.clip((image.astype(np.float32) - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
+    if padding is not None:
+        scaled[padding] = 0.0
+    return scaled
 
 
 def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,12 +91,15 @@ def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (top * (1 - wr[:, None]) + bottom * wr[:, None]).astype(np.float32)
 
 
-def preprocess_reference(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
-    """The reference implementation: images (2D modality values) → (N, C, H, W) float32."""
+def preprocess_reference(
+    images: Sequence[np.ndarray], spec: PreprocessSpec, paddings: Sequence[np.ndarray | None] | None = None
+) -> np.ndarray:
+    """The reference implementation: images (2D modality values, optional padding masks) → (N, C, H, W) float32."""
     mean = np.asarray(spec.mean, np.float32)[:, None, None]
     std = np.asarray(spec.std, np.float32)[:, None, None]
     out = np.empty((len(images), spec.channels, *spec.size), np.float32)
     for i, image in enumerate(images):
-        resized = resize_bilinear(scale_to_unit(image), spec.size)
+        unit = image if spec.intensity == "voi" else scale_to_unit(image, paddings[i] if paddings else None)
+        resized = resize_bilinear(unit.astype(np.float32, copy=False), spec.size)
         out[i] = (resized[None] - mean) / std
     return out

@@ -15,7 +15,8 @@ __all__ = ["Preprocessor", "make_preprocessor"]
 
 logger = logging.getLogger(__name__)
 
-Preprocessor = Callable[[Sequence[np.ndarray]], torch.Tensor]
+# (images, padding masks or None) → model input; see `preprocess_reference`.
+Preprocessor = Callable[[Sequence[np.ndarray], Sequence[np.ndarray | None] | None], torch.Tensor]
 
 
 def make_preprocessor(spec: PreprocessSpec, device: str = "cpu") -> Preprocessor:
@@ -30,4 +31,4 @@ def make_preprocessor(spec: PreprocessSpec, device: str = "cpu") -> Preprocessor
             return DaliPreprocessor(spec, device=device)
         except ImportError as exc:
             logger.warning("DALI unavailable (%s); using the numpy reference preprocessing", exc)
-    return lambda images: torch.from_numpy(preprocess_reference(images, spec)).to(device)
+    return lambda images, paddings=None: torch.from_numpy(preprocess_reference(images, spec, paddings)).to(device)

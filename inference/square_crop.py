@@ -71,9 +71,15 @@ def crop_model_input(unit_image: np.ndarray, box: Box, meta: ClassifierMeta) -> 
     return ((np.repeat(crop[None], meta.channels, axis=0) - mean) / std).astype(np.float32)
 
 
-def crop_inputs(pixels: Sequence[np.ndarray], boxes: Sequence[tuple[int, Box]], meta: ClassifierMeta) -> np.ndarray:
-    """The classifier input for each (image index, box): each image's [0, 1] window computed once."""
-    unit = {index: scale_to_unit(pixels[index]) for index in sorted({index for index, _ in boxes})}
+def crop_inputs(
+    pixels: Sequence[np.ndarray],
+    boxes: Sequence[tuple[int, Box]],
+    meta: ClassifierMeta,
+    paddings: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
+    """The classifier input for each (image index, box): each image's [0, 1] window (padding left out) once."""
+    indices = sorted({index for index, _ in boxes})
+    unit = {index: scale_to_unit(pixels[index], paddings[index] if paddings else None) for index in indices}
     return np.stack([crop_model_input(unit[index], box, meta) for index, box in boxes])
 
 

@@ -43,7 +43,8 @@ class CropClassifierOperator(StudyStageOperator):
         for images in work.series_images:
             if not images.detections:
                 continue
-            crops = crop_inputs(images.pixels, [(d.image_index, d.box) for d in images.detections], model.meta)
+            boxes = [(d.image_index, d.box) for d in images.detections]
+            crops = crop_inputs(images.pixels, boxes, model.meta, images.padding)
             for detection, result in zip(
                 images.detections, classify_crops(model, crops, self._batch_size), strict=True
             ):

@@ -6,7 +6,7 @@ import logging
 
 from holoscan.core import Fragment
 
-from dicom_in.series_decode import decode_selected
+from dicom_in.series_decode import decode_selected, presentation_images
 from inference.model_meta import ClassifierMeta, DetectorMeta
 from inference.model_store import ModelStore
 from inference.preprocess import PreprocessSpec
@@ -34,13 +34,13 @@ class ImagePreprocessorOperator(StudyStageOperator):
 
     def __init__(self, fragment: Fragment, *args, model_store: ModelStore, **kwargs) -> None:
         self._store = model_store
-        self._preprocessors: dict[str, Preprocessor] = {}
+        self._preprocessors: dict[str, tuple[Preprocessor, PreprocessSpec]] = {}
         super().__init__(fragment, *args, **kwargs)
 
-    def _preprocessor(self, model: str) -> Preprocessor:
+    def _preprocessor(self, model: str) -> tuple[Preprocessor, PreprocessSpec]:
         if model not in self._preprocessors:
             spec = PreprocessSpec.from_meta(self._store.get(model, ClassifierMeta | DetectorMeta).meta)
-            self._preprocessors[model] = make_preprocessor(spec, self._store.device)
+            self._preprocessors[model] = (make_preprocessor(spec, self._store.device), spec)
         return self._preprocessors[model]
 
     def process(self, work: StudyWork) -> None:
@@ -48,4 +48,7 @@ class ImagePreprocessorOperator(StudyStageOperator):
             SeriesImages.from_decoded(d) for d in decode_selected(work.selected, self._store.device, work.failures)
         ]
         for images in work.series_images:
-            images.model_input = self._preprocessor(images.selected.model)(images.pixels)
+            preprocess, spec = self._preprocessor(images.selected.model)
+            # A model trained on what viewers show reads presentation values (its meta: intensity "voi").
+            pixels = presentation_images(images) if spec.intensity == "voi" else images.pixels
+            images.model_input = preprocess(pixels, images.padding)

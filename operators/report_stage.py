@@ -53,6 +53,9 @@ class ReportStageOperator(StudyStageOperator):
 
     @staticmethod
     def no_matching_series(work: StudyWork, csv_columns: Iterable[str], wanted: str) -> None:
-        """Record that the study has nothing this app reads: a result, not a failure."""
-        work.result = StudyResult(status=Status.NO_MATCHING_SERIES, report=None, csv_columns=tuple(csv_columns))
-        logger.info("Study %s: no %s to analyse", work.uid, wanted)
+        """Record that the study has nothing this app reads, and why: a result, not a failure."""
+        reason = work.selection.no_match_reason() if work.selection else f"no {wanted}"
+        work.result = StudyResult(
+            status=Status.NO_MATCHING_SERIES, report=None, csv_columns=tuple(csv_columns), reason=reason
+        )
+        logger.info("Study %s: no %s to analyse (%s)", work.uid, wanted, reason)

@@ -1,13 +1,12 @@
-"""Operator: applies an app's selection rules file to each study."""
+"""Operator: applies an app's selection rules (and a site's, merged over them) to each study."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from holoscan.core import Fragment
 
-from dicom_in.series_selection import SelectionRules, select_series
+from dicom_in.series_selection import SelectionRules, choose_series
 from operators.study_stage import StudyStageOperator
 from pipeline.study_work import StudyWork
 
@@ -17,27 +16,29 @@ logger = logging.getLogger(__name__)
 
 
 class SeriesSelectorOperator(StudyStageOperator):
-    """Selects the series each rule asks for; a study with none selected goes on with an empty selection.
+    """Selects the series each rule asks for, recording why every other series was passed over.
 
     Named input:
         study: StudyWork with headers loaded.
     Named output:
-        selected_series: the same StudyWork with `selected` filled.
+        selected_series: the same StudyWork with `selection` (outcome per series) and `selected` filled; a study
+        with nothing selected goes on with an empty selection.
     """
 
     INPUT = "study"
     OUTPUT = "selected_series"
     STAGE = "select"
 
-    def __init__(self, fragment: Fragment, *args, rules_path: Path, **kwargs) -> None:
-        self._rules = SelectionRules.from_file(rules_path)
+    def __init__(self, fragment: Fragment, *args, rules: SelectionRules, **kwargs) -> None:
+        self._rules = rules
         super().__init__(fragment, *args, **kwargs)
 
     @property
     def models(self) -> list[str]:
         """The models the rules refer to."""
-        return sorted({rule.model for rule in self._rules.rules})
+        return self._rules.models
 
     def process(self, work: StudyWork) -> None:
-        work.selected = select_series(work.study, self._rules)
+        work.selection = choose_series(work.study, self._rules)
+        work.selected = work.selection.selected
         logger.info("Study %s: selected %s", work.uid, [s.rule for s in work.selected] or "nothing")

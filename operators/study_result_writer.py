@@ -75,6 +75,7 @@ class StudyResultWriterOperator(StudyStageOperator):
             csv_row=result.csv_row(),
             files=files,
             failures=work.failures,
+            selection=work.selection.to_json() if work.selection else None,
         )
         atomic_write_json(out_dir / RESULT_FILE, payload)
 

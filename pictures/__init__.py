@@ -1,0 +1,1 @@
+"""Pictures for people: windowing, heat maps, boxes, contours, captions, PNG."""

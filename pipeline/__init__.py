@@ -1,0 +1,1 @@
+"""What travels between operators: one StudyWork envelope per study, with typed per-app payloads."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dicom_in.series_decode import DecodedSeries
-from dicom_in.series_selection import SelectedSeries
+from dicom_in.series_selection import SelectedSeries, Selection
 from dicom_in.study import InputFailure, Study
 from dicom_out.findings import KeyImage, SegmentationResult, StudyReport
 from inference.box_detection import Detection
@@ -37,7 +37,7 @@ class SeriesImages(DecodedSeries):
     @classmethod
     def from_decoded(cls, decoded: DecodedSeries) -> SeriesImages:
         """The envelope's view of a decoded series."""
-        return cls(decoded.selected, decoded.instances, decoded.pixels, decoded.decoders)
+        return cls(decoded.selected, decoded.slices, decoded.pixels, decoded.decoders, decoded.padding)
 
     def payload(self, kind: type[PayloadT]) -> PayloadT:
         """The app's payload, checked to be a `kind`."""
@@ -80,14 +80,16 @@ class StudyResult:
     segmentations: list[SegmentationResult] = field(default_factory=list)  # one DICOM SEG each
     details: ResultDetails | None = None  # None: nothing analysed
     csv_columns: tuple[str, ...] = ()  # the app's results.csv columns, left empty when nothing was analysed
+    reason: str = ""  # one line: why nothing was analysed (no_matching_series)
 
     def details_json(self) -> dict[str, Any]:
         """result.json's "details"."""
         return self.details.to_json() if self.details is not None else {}
 
     def csv_row(self) -> dict[str, Any]:
-        """result.json's "csv_row": the app's columns, empty when nothing was analysed."""
-        return self.details.csv_row() if self.details is not None else dict.fromkeys(self.csv_columns, "")
+        """result.json's "csv_row": the app's columns (empty when nothing was analysed), then the reason."""
+        row = self.details.csv_row() if self.details is not None else dict.fromkeys(self.csv_columns, "")
+        return {**row, "reason": self.reason}
 
 
 @dataclass
@@ -95,6 +97,7 @@ class StudyWork:
     """One study on its way through the graph; a stage that fails sets `error` and later stages pass it on."""
 
     study: Study
+    selection: Selection | None = None  # every series' selection outcome and its reason
     selected: list[SelectedSeries] = field(default_factory=list)
     series_images: list[SeriesImages] = field(default_factory=list)
     result: StudyResult | None = None

@@ -1,0 +1,1 @@
+"""The batch harness: flags, model check, index, plan, the graph, progress, run files, atomic writes."""

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from dicom_in.index_file import read_index
+from dicom_in.series_selection import SelectionRules
 from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
 from inference.model_store import ModelError, ModelStore
 from run.ledger import RunLedger
@@ -61,6 +62,7 @@ class BatchOptions:
     progress: bool = True
     optimize: bool = True
     workers: int = PIPELINE_WORKERS
+    rules: Path | None = None  # a site's selection rules, merged over the app's
     index_file: Path | None = None  # a stored index (python -m run.index) instead of scanning the input
 
 
@@ -86,6 +88,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         default=PIPELINE_WORKERS,
         help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
     )
+    parser.add_argument("--rules", type=Path, help="site selection rules (JSON) merged over the app's own")
     parser.add_argument("--index", type=Path, help="read the input's study index from this file (python -m run.index)")
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -107,6 +110,7 @@ def parse_batch_args(argv: list[str], description: str) -> BatchOptions:
         progress=not args.no_progress,
         optimize=not args.no_optimize,
         workers=args.workers,
+        rules=args.rules,
         index_file=args.index,
     )
 
@@ -122,6 +126,11 @@ class BatchApplication(Application):
     def check_models(cls, store: ModelStore) -> None:
         """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
         store.get_all(cls.info.models)
+
+    @property
+    def selection_rules(self) -> SelectionRules:
+        """The app's selection rules with --rules merged over them (checked when the run starts)."""
+        return SelectionRules.load(self.info.selection_rules, self.run_options.rules)
 
     @property
     def batch_size(self) -> int:
@@ -161,6 +170,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         stored = read_index(options.index_file, options.input) if options.index_file else None  # bad: IndexFileError
         store = ModelStore(options.models, options.device, optimize=options.optimize)
         app_cls.check_models(store)
+        SelectionRules.load(app_cls.info.selection_rules, options.rules)
     except (ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -179,6 +189,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
         app_version=app_cls.info.version,
         plan=plan,
         index_failures=index.failures,
+        skipped_files=index.skipped,
         models={m.name: {"version": m.meta.version, "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()},
     )
     logger.info("%s: %d studies to do, %d files unusable", app_cls.info.name, len(plan.todo), len(index.failures))

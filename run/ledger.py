@@ -64,6 +64,7 @@ class RunLedger:
     app_version: str
     plan: RunPlan
     index_failures: list[InputFailure]
+    skipped_files: dict[str, int] = field(default_factory=dict)  # non-DICOM companions per kind (StudyIndex)
     failures: list[InputFailure] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -134,6 +135,7 @@ class RunLedger:
                 "failures": len(failures),
                 "results": len(rows),
             },
+            "skipped_files": self.skipped_files,
             "stage_seconds": {stage: round(seconds, 3) for stage, seconds in sorted(self.timings.items())},
             "models": self.models,
             "versions": package_versions(),

@@ -39,7 +39,7 @@ class AnkleXrayApp(BatchApplication):
     def compose(self) -> None:
         store, batch_size = self.model_store, self.batch_size
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
-        selector = SeriesSelectorOperator(self, rules_path=self.info.selection_rules, name="series_selector")
+        selector = SeriesSelectorOperator(self, rules=self.selection_rules, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=store, name="image_preprocessor")
         detect = BoxDetectionOperator(self, model_store=store, batch_size=batch_size, name="fragment_detector")
         classify = CropClassifierOperator(

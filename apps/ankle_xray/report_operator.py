@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import numpy as np
@@ -20,9 +21,17 @@ from operators.report_stage import ReportStageOperator, banner
 from pictures.overlay import caption, draw_boxes, heatmap_overlay, window_to_uint8
 from pipeline.study_work import SeriesImages, Status, StudyResult, StudyWork
 
-__all__ = ["FragmentReportOperator"]
+__all__ = ["FragmentReportOperator", "key_image_name"]
 
 logger = logging.getLogger(__name__)
+
+
+def key_image_name(number: int, sop_instance_uid: str, frame_number: int | None = None) -> str:
+    """File stem of the study's `number`-th key image: its number (unique in the study, so no two radiographs
+    share a name), a short hash of its SOPInstanceUID (ties the file to the radiograph; only [0-9a-f]) and, for
+    a frame of a multi-frame image, the frame number."""
+    digest = hashlib.sha256(sop_instance_uid.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"key_{number:03d}_{digest}" + (f"_frame{int(frame_number)}" if frame_number else "")
 
 
 def _laterality(header) -> str:
@@ -100,7 +109,9 @@ class FragmentReportOperator(ReportStageOperator):
                             },
                         )
                     )
-                keys.append(self._key_image(images, index, on_image, image_calls, banner_text, classifier.meta))
+                keys.append(
+                    self._key_image(images, index, on_image, image_calls, banner_text, classifier.meta, len(keys) + 1)
+                )
         analysed = [i.header for s in work.series_images for i in s.instances]
         if not findings:
             findings.append(
@@ -154,6 +165,7 @@ class FragmentReportOperator(ReportStageOperator):
         calls: list[FragmentCall],
         banner_text: str,
         classifier_meta: ClassifierMeta,
+        number: int,
     ) -> KeyImage:
         pixels = images.pixels[index]
         gray = window_to_uint8(pixels)
@@ -167,5 +179,5 @@ class FragmentReportOperator(ReportStageOperator):
             source=instance.header,
             rgb=caption(rgb, f"{banner_text} | {found}"),
             description="msk-maps ankle_xray fragments",
-            name=f"key_{instance.sop_instance_uid[-12:].replace('.', '_')}",
+            name=key_image_name(number, instance.sop_instance_uid, instance.frame_number),
         )

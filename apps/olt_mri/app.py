@@ -21,7 +21,7 @@ class OltMriApp(BatchApplication):
 
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
-        selector = SeriesSelectorOperator(self, rules_path=self.info.selection_rules, name="series_selector")
+        selector = SeriesSelectorOperator(self, rules=self.selection_rules, name="series_selector")
         preprocess = ImagePreprocessorOperator(self, model_store=self.model_store, name="image_preprocessor")
         inference = TorchScriptInferenceOperator(
             self, model_store=self.model_store, batch_size=self.batch_size, name="inference"

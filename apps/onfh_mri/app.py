@@ -41,7 +41,7 @@ class OnfhMriApp(BatchApplication):
 
     def compose(self) -> None:
         loader = StudyLoaderOperator(self, index=self.index, study_uids=self.plan.todo, name="study_loader")
-        selector = SeriesSelectorOperator(self, rules_path=self.info.selection_rules, name="series_selector")
+        selector = SeriesSelectorOperator(self, rules=self.selection_rules, name="series_selector")
         decode = SeriesDecoderOperator(self, model_store=self.model_store, name="series_decoder")
         crops = HipCropOperator(self, model_store=self.model_store, name="hip_crops")
         segment = TorchScriptInferenceOperator(
