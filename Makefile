@@ -14,7 +14,7 @@ ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
 	training/splits.py phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
 
-.PHONY: install models demo test lint bench bench-paper-size clean
+.PHONY: install models demo pacs-demo test lint bench bench-paper-size clean ohif view view-test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,21 +44,43 @@ demo: models
 	$(STACK) $(PY) -m phantoms ankle-mri --out $(DEMO)/input/ankle_mri --patients 6 --seed 2026 --broken
 	$(STACK) $(PY) -m phantoms ankle-xray --out $(DEMO)/input/ankle_xray --patients 6 --seed 2026 --syntax-variants
 	$(STACK) $(PY) -m phantoms hip-mri --out $(DEMO)/input/hip_mri --patients 4 --seed 2026
-	$(STACK) $(PY) -m apps.olt_mri -i $(DEMO)/input -o $(DEMO)/output/olt_mri -m models
-	$(STACK) $(PY) -m apps.ankle_xray -i $(DEMO)/input -o $(DEMO)/output/ankle_xray -m models
-	$(STACK) $(PY) -m apps.onfh_mri -i $(DEMO)/input -o $(DEMO)/output/onfh_mri -m models
+	$(STACK) $(PY) -m apps -i $(DEMO)/input -o $(DEMO)/output -m models
 	@echo
-	@echo "Demo results (phantom input in $(DEMO)/input; each app reads the whole folder and picks its studies):"
-	@for app in olt_mri ankle_xray onfh_mri; do \
-	  echo "  $$app: $(DEMO)/output/$$app/results.csv   per study: $(DEMO)/output/$$app/<StudyInstanceUID>/"; done
-	@echo "  (report_sr.dcm, *_sc.dcm + PNGs, segmentation_seg.dcm for onfh_mri, result.json)"
-	@echo "  unusable inputs: $(DEMO)/output/<app>/failures.csv    run summary: $(DEMO)/output/<app>/run.json"
+	@echo "Demo results (phantom input in $(DEMO)/input; indexed once, each study routed to the apps that read it):"
+	@echo "  $(DEMO)/output/results.csv   one row per study and app (no_matching_app: why no app reads it)"
+	@echo "  per study: $(DEMO)/output/<app>/<StudyInstanceUID>/ (report_sr.dcm, *_sc.dcm + PNGs,"
+	@echo "             segmentation_seg.dcm for onfh_mri, result.json)"
+	@echo "  unusable inputs: $(DEMO)/output/failures.csv    run summary: $(DEMO)/output/run.json"
+	@echo "  the batch page (open in a browser): $(abspath $(DEMO))/output/index.html"
+	@echo "  in OHIF on a local Orthanc: make view"
+
+# A local Orthanc and the DICOM node (python -m apps.node): the phantoms go PACS -> node -> results -> PACS.
+pacs-demo: models
+	$(STACK) $(PY) -m pacs.demo --models models --work build/pacs-demo
 
 lint: install
 	$(VENV)/bin/ruff check .
 
 test: install lint
 	$(STACK) $(PY) -m pytest -q -m "not package"
+
+# Look at results: OHIF (npm @ohif/app, pinned in viewer/ohif_install.py) on a local Debian Orthanc.
+# make view [OUT=run folder, or a folder of them] [IN=their input folder]; Ctrl-C stops both servers.
+OUT ?= $(DEMO)/output
+IN ?= $(if $(filter $(DEMO)/output,$(OUT)),$(DEMO)/input)
+OHIF_DIR ?= build/ohif
+
+ohif: install
+	$(PY) -m viewer --install-only --ohif $(OHIF_DIR)
+
+view: ohif
+	$(STACK) $(PY) -m viewer $(OUT) $(if $(IN),-i $(IN)) --ohif $(OHIF_DIR) --workdir build/view
+
+# The browser tests on the demo run: index.html and OHIF in headless Debian Chromium; screenshots kept.
+view-test: ohif demo
+	rm -rf build/view-test
+	$(STACK) MSK_VIEW_RUN=$(DEMO) MSK_VIEW_SCREENSHOTS=build/view-test $(PY) -m pytest -q tests/viewer
+	@echo "Screenshots: $(abspath build/view-test)/"
 
 bench: models
 	$(STACK) $(PY) -m bench

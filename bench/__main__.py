@@ -32,6 +32,7 @@ from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
 from bench.measure import REPO, run_app
+from bench.pacs import bench_pacs, pacs_markdown
 from bench.timing_models import PAPER_SIZE_APPS, export_paper_size_models
 from dicom_out.result_json import read_details
 from inference.model_store import pick_device
@@ -321,7 +322,9 @@ def _markdown(results: dict[str, Any]) -> str:
         stages = ", ".join(f"{k} {v}s" for k, v in serial["stage_seconds"].items())
         lines.append(f"|  | stages (serial run of 10N, {serial['seconds']} s): {stages} |" + " |" * 14)
     lines += _cold_markdown(results)
-    if "decode" not in results:  # a --paper-size or --cold-only run times the apps only
+    if "pacs" in results:
+        lines += pacs_markdown(results["pacs"])
+    if "decode" not in results:  # a --paper-size, --cold-only or --pacs run times the apps only
         return "\n".join(lines) + "\n"
     d = results["decode"]
     lines += [
@@ -389,6 +392,12 @@ def main(argv: list[str] | None = None) -> None:
         help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
     )
     parser.add_argument("--cold-only", action="store_true", help="only the cold one-study rows (minutes, not an hour)")
+    parser.add_argument(
+        "--pacs",
+        action="store_true",
+        help="only the DICOM node and suite figures (bench/pacs.py): C-STORE receive node vs Orthanc, study "
+        "latency with warm models, one suite process vs the apps' own runs (results go to <date>-pacs.*)",
+    )
     args = parser.parse_args(argv)
     import platform
 
@@ -408,6 +417,10 @@ def main(argv: list[str] | None = None) -> None:
         results["models"] = str(models.relative_to(REPO) if models.is_relative_to(REPO) else models)
         for app in args.apps:
             results["apps"][app] = {"cold_one_study": cold_row(app, args.studies, models, args.work)}
+    elif args.pacs:
+        models = args.models.resolve()
+        results["models"] = str(models)
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
     elif args.paper_size:
         models = export_paper_size_models(args.work / "paper_size_models")
         results["models"] = "untrained, at the papers' input sizes (bench/timing_models.py)"
@@ -421,7 +434,9 @@ def main(argv: list[str] | None = None) -> None:
         results["decode"] = decode_speed(args.work / "decode")
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
-    stem = results["date"] + ("-paper-size" if args.paper_size else "-cold" if args.cold_only else "")
+        results["pacs"] = bench_pacs(args.work / "pacs", models)
+    suffix = "-paper-size" if args.paper_size else "-cold" if args.cold_only else "-pacs" if args.pacs else ""
+    stem = results["date"] + suffix
     _write_results(stem, results, _markdown(results))
 
 

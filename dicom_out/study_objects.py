@@ -57,6 +57,10 @@ def write_study_objects(
     atomic_write_dicom(out_dir / SR_FILE, sr)
     files = [SR_FILE]
     sc_series = derived_uid(uid, version, "sc-series")
+    # SeriesDescription belongs to the series: one value for all its key images (viewers label the whole series
+    # with it); each picture's own caption goes in its instance-level ImageComments.
+    captions = {key.description for key in key_images}
+    sc_description = captions.pop() if len(captions) == 1 else f"{report.algorithm.name} key images"
     for number, key in enumerate(key_images, start=1):
         sc = build_secondary_capture(
             key.source,
@@ -65,8 +69,9 @@ def write_study_objects(
             sop_instance_uid=derived_uid(uid, version, "sc", key.name),
             series_number=SC_SERIES_NUMBER,
             instance_number=number,
-            series_description=key.description,
+            series_description=sc_description,
         )
+        sc.ImageComments = key.description[:10240]
         add_contributing_equipment(sc, report.algorithm)  # the SC builder does not know the algorithm
         atomic_write_dicom(out_dir / f"{key.name}_sc.dcm", sc)
         atomic_write_bytes(out_dir / f"{key.name}.png", png_bytes(key.rgb))

@@ -1,1 +1,1 @@
-"""Where studies live: a local Orthanc for demos and tests (and the DICOM node's networking)."""
+"""The DICOM node (C-STORE in, the suite in-process, results out, DICOMweb pull) and a local Orthanc."""

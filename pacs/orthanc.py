@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacs.debian import DebianInstallError, apt_install
+
 __all__ = [
     "OrthancError",
     "OrthancServer",
@@ -61,17 +63,10 @@ def ensure_orthanc_installed() -> None:
     """Install Debian's orthanc, orthanc-dicomweb and dcmtk when missing (needs root); OrthancError otherwise."""
     if _installed():
         return
-    if os.geteuid() != 0:
-        raise OrthancError(
-            f"Orthanc is not installed and this is not root: run `apt-get install {' '.join(DEBIAN_PACKAGES)}`"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", *DEBIAN_PACKAGES]
-    if subprocess.run(command, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise OrthancError(f"apt-get install {' '.join(DEBIAN_PACKAGES)} failed: {done.stderr.strip()[-300:]}")
+    try:
+        apt_install(DEBIAN_PACKAGES)
+    except DebianInstallError as exc:
+        raise OrthancError(f"Orthanc: {exc}") from exc
     if not _installed():
         raise OrthancError(f"{ORTHANC_BINARY} or {DICOMWEB_PLUGIN} missing after installing {DEBIAN_PACKAGES}")
 
@@ -220,10 +215,16 @@ class OrthancServer:
         """Orthanc's ids of every stored study."""
         return list(self.get("/studies"))
 
-    def send_study(self, study_instance_uid: str, modality: str) -> None:
-        """C-STORE one study to a configured modality (Orthanc as SCU), synchronously."""
-        found = self.post("/tools/lookup", study_instance_uid)
+    def study_id(self, study_instance_uid: str) -> str | None:
+        """Orthanc's id of the study with this StudyInstanceUID, or None when it is not stored."""
+        # /tools/lookup takes the bare UID as the body (a JSON string would be looked up with its quotes).
+        found = json.loads(self.request("POST", "/tools/lookup", study_instance_uid.encode(), "text/plain"))
         ids = [item["ID"] for item in found or [] if item.get("Type") == "Study"]
-        if not ids:
+        return ids[0] if ids else None
+
+    def send_study(self, study_instance_uid: str, modality: str, synchronous: bool = True) -> dict[str, Any]:
+        """C-STORE one study to a configured modality (Orthanc as SCU); waits unless `synchronous` is False."""
+        study = self.study_id(study_instance_uid)
+        if study is None:
             raise OrthancError(f"study {study_instance_uid} is not in Orthanc")
-        self.post(f"/modalities/{modality}/store", {"Resources": ids, "Synchronous": True})
+        return self.post(f"/modalities/{modality}/store", {"Resources": [study], "Synchronous": synchronous})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -11,12 +12,27 @@ from pathlib import Path
 
 from dicom_in.study_index import StudyIndex, shard_of
 
-__all__ = ["Shard", "RunPlan", "resolve_shard", "study_output_dir", "plan_run", "RESULT_FILE"]
+__all__ = [
+    "Shard",
+    "RunPlan",
+    "resolve_shard",
+    "study_folder_name",
+    "study_output_dir",
+    "plan_run",
+    "RESULT_FILE",
+]
 
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"  # written last, atomically: its presence means the study is complete
+# A study folder is named after its UID when the UID is what the standard allows (digits and dots, at most
+# 64 characters): such a name is never ".", "..", hidden, a run file's name or too long for a file system.
+_DICOM_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_DICOM_UID_MAX = 64
+# Any other UID text: a readable prefix, then "_" (which no DICOM UID holds) and 128 bits of its SHA-256.
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-]")
+_PREFIX_CHARS = 40
+_DIGEST_CHARS = 32
 # Cluster schedulers' own array index variables, so scaling out needs no home-made scheduler.
 _INDEX_ENV = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")
 _COUNT_ENV = ("SLURM_ARRAY_TASK_COUNT",)
@@ -60,10 +76,22 @@ def resolve_shard(num_parts: int | None, part_id: int | None) -> Shard:
     return Shard(num_parts=parts, part_id=part)
 
 
+def study_folder_name(study_uid: str) -> str:
+    """The study's folder name: its UID if that is a standard UID, else a prefix plus "_" and a hash of it.
+
+    Injective (a standard UID has no "_"; any other text keeps 128 bits of its SHA-256), at most 73 characters,
+    and never ".", "..", hidden or the name of a run file, whatever text the header holds.
+    """
+    if len(study_uid) <= _DICOM_UID_MAX and _DICOM_UID.fullmatch(study_uid):
+        return study_uid
+    digest = hashlib.sha256(study_uid.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
+    prefix = _UNSAFE.sub("_", study_uid[:_PREFIX_CHARS]).lstrip(".")
+    return f"{prefix}_{digest}"
+
+
 def study_output_dir(output_root: Path, study_uid: str) -> Path:
-    """OUT/<StudyInstanceUID>, the UID sanitised so no input text can steer the path."""
-    safe = _UNSAFE.sub("_", study_uid).strip(".") or "unknown-study"
-    return Path(output_root) / safe
+    """OUT/<study folder>: see `study_folder_name`; no input text can steer the path."""
+    return Path(output_root) / study_folder_name(study_uid)
 
 
 @dataclass(frozen=True)

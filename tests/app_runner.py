@@ -9,14 +9,15 @@ from pathlib import Path
 
 from run.batch import holoscan_stack_limit
 
-__all__ = ["REPO", "start_app", "run_app", "read_rows"]
+__all__ = ["REPO", "start_module", "start_app", "run_app", "read_rows"]
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> subprocess.Popen:
-    """The app running in a child process (Holoscan's stack limit set), stdout/stderr piped as text."""
-    command = [sys.executable, "-m", f"apps.{app}", "-i", str(input_dir), "-o", str(output_dir), "-m", str(models)]
+def start_module(module: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> subprocess.Popen:
+    """`python -m <module>` (an app, or the suite `apps`) in a child process with Holoscan's stack limit set,
+    stdout/stderr piped as text."""
+    command = [sys.executable, "-m", module, "-i", str(input_dir), "-o", str(output_dir), "-m", str(models)]
     return subprocess.Popen(
         [*command, "--no-progress", "--batch-size", "8", *extra],
         cwd=REPO,
@@ -25,6 +26,11 @@ def start_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra:
         text=True,
         preexec_fn=holoscan_stack_limit,
     )
+
+
+def start_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> subprocess.Popen:
+    """The app running in a child process (Holoscan's stack limit set), stdout/stderr piped as text."""
+    return start_module(f"apps.{app}", input_dir, output_dir, models, *extra)
 
 
 def run_app(app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str) -> tuple[int, str]:

@@ -5,7 +5,33 @@ from pathlib import Path
 import pytest
 
 from dicom_in.study_index import StudyIndex
-from run.plan import RESULT_FILE, Shard, plan_run, resolve_shard, study_output_dir
+from run.plan import RESULT_FILE, Shard, plan_run, resolve_shard, study_folder_name, study_output_dir
+
+HOSTILE_UIDS = [
+    ".",
+    "..",
+    "",
+    ".hidden",
+    "results.csv",
+    "failures.csv",
+    "run.json",
+    "results.part0of3.csv",
+    ".msk-maps.lock",
+    "1.2.3/4",
+    "1.2.3_4",
+    "1.2.3\\4",
+    "1.2.3:4",
+    "../../etc/passwd",
+    "a/b",
+    "1." + "9" * 298,  # 300 characters
+    "1." + "9" * 297 + "8",
+    "2.25.1" + "0" * 59,  # 65 characters: one over the standard's limit
+    "1.2.3\n4",
+    "1.2.\udcff",  # an undecodable byte, as os.fsdecode leaves it
+    "ÄÖÜ.1",
+    "1.2.3",
+    "1.2.3 ",
+]
 
 
 def _index(n: int) -> StudyIndex:
@@ -16,6 +42,39 @@ def test_output_dir_is_sanitised(tmp_path: Path) -> None:
     assert study_output_dir(tmp_path, "1.2.3") == tmp_path / "1.2.3"
     assert study_output_dir(tmp_path, "../../etc/passwd").parent == tmp_path
     assert "/" not in study_output_dir(tmp_path, "a/b").name
+
+
+def test_folder_names_are_injective_bounded_and_never_reserved(tmp_path: Path) -> None:
+    names = {uid: study_folder_name(uid) for uid in HOSTILE_UIDS}
+    assert len(set(names.values())) == len(HOSTILE_UIDS)  # no two studies share a folder
+    reserved = {".", "..", "results.csv", "failures.csv", "run.json", "results.part0of3.csv"}
+    for uid, name in names.items():
+        assert 0 < len(name) <= 73 and "/" not in name and "\\" not in name, (uid, name)
+        assert name not in reserved and not name.startswith("."), (uid, name)
+        assert name.isprintable() and name.isascii(), (uid, name)
+        assert study_output_dir(tmp_path, uid).parent == tmp_path
+        study_output_dir(tmp_path, uid).mkdir()  # every name is a real, separate folder
+    assert len(list(tmp_path.iterdir())) == len(HOSTILE_UIDS)
+    # a standard UID (digits and dots, at most 64 characters) keeps its own name; nothing else does
+    assert names["1.2.3"] == "1.2.3" and names["1.2.3_4"] != "1.2.3_4"
+    assert names["1.2.3/4"].startswith("1.2.3_4_") and names["1.2.3_4"].startswith("1.2.3_4_")
+    assert study_folder_name("1.2.3/4") == names["1.2.3/4"]  # stable: resume finds the same folder
+
+
+def test_hostile_uids_plan_into_separate_folders(tmp_path: Path) -> None:
+    index = StudyIndex(studies={uid: {"s": [Path("x")]} for uid in HOSTILE_UIDS})
+    for uid in HOSTILE_UIDS:
+        study_output_dir(tmp_path, uid).mkdir()
+        (study_output_dir(tmp_path, uid) / RESULT_FILE).write_text(uid.encode("utf-8", "surrogatepass").hex())
+    (tmp_path / "results.csv").write_text("kept")
+
+    plan = plan_run(index, tmp_path, Shard(), resume=True)
+
+    assert sorted(plan.already_done) == sorted(HOSTILE_UIDS) and not plan.todo
+    assert (tmp_path / "results.csv").read_text() == "kept"
+    plan = plan_run(index, tmp_path, Shard(), resume=False)  # clears each study's own folder only
+    assert sorted(plan.todo) == sorted(HOSTILE_UIDS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
 
 
 def test_resume_skips_complete_and_clears_half_done(tmp_path: Path) -> None:
