@@ -115,6 +115,9 @@ def model_floor(
 ) -> dict[str, float]:
     """Median seconds of the app's forward passes over the folder's selected series, and how many images."""
     store = ModelStore(models)  # the device the apps pick: CUDA when present
+    for name, kind in app_info(app).models.items():
+        store.get(name, kind)
+    store.convert_to_mkldnn()  # as a run of several studies does
     series = _decoded(input_dir, app_info(app).selection_rules)
     calls, images = _CALLS[app](series, store, batch_size or _BATCH_SIZES[app])
     return {"seconds": median_pass_seconds(calls, repeats), "images": float(images)}

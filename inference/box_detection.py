@@ -10,15 +10,18 @@ x = column, y = row, continuous (pixel i spans [i, i + 1)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
-from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
 from torch import nn
 
 from inference.model_meta import DetectorGeometry
 from inference.square_crop import CropClassification
+
+if TYPE_CHECKING:
+    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
+    from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
 
 __all__ = [
     "DETECTOR_META_KEY",
@@ -49,6 +52,10 @@ class Detection:
 
 def anchor_generator(geometry: DetectorGeometry) -> AnchorGeneratorWithAnchorShape:
     """Anchors (w, h) at the finest FPN level, scaled by each level's stride relative to the finest."""
+    # Imported here, not at the top: importing any of MONAI runs its __init__, which imports all of MONAI
+    # (~2-4 s), and `Detection` travels in every app's StudyWork, detector or not.
+    from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
+
     strides = list(geometry.feature_map_strides)
     scales = [s / strides[0] for s in strides]
     shapes = [list(shape) for shape in geometry.base_anchor_shapes]
@@ -62,6 +69,8 @@ def to_detector_layout(images: torch.Tensor) -> torch.Tensor:
 
 def build_detector(network: torch.jit.ScriptModule | nn.Module, geometry: DetectorGeometry) -> RetinaNetDetector:
     """A RetinaNetDetector (eval mode) around `network`, with the anchors and box selection of `geometry`."""
+    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector  # see anchor_generator
+
     detector = RetinaNetDetector(
         network=network,
         anchor_generator=anchor_generator(geometry),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
+# MONAI's detector, imported with this operator (at start-up, by the apps that detect boxes) rather than with
+# the first study's boxes: importing any of MONAI imports all of it, seconds that are start-up, not work.
+import monai.apps.detection.networks.retinanet_detector  # noqa: F401
 import torch
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from inference.box_detection import build_detector, detect_source_boxes
 from inference.model_meta import DetectorMeta
