@@ -73,11 +73,12 @@ class Stack:
 
 def _location(header: Dataset) -> tuple | None:
     """(orientation, position along the normal), rounded; None without usable geometry."""
-    orientation = header.get("ImageOrientationPatient")
-    if header.get("ImagePositionPatient") is None or orientation is None or len(orientation) != 6:
+    orientation, position = header.get("ImageOrientationPatient"), header.get("ImagePositionPatient")
+    if position is None or orientation is None or len(orientation) != 6 or len(position) != 3:
         return None
     try:
-        cosines = tuple(round(float(v), _ORIENTATION_DECIMALS) + 0.0 for v in orientation)
+        cosines = tuple(round(float(v), _ORIENTATION_DECIMALS) + 0.0 for v in orientation)  # + 0.0: no -0.0
+        [float(v) for v in position]  # position_along_normal reads an unusable position as 0: not a position
     except (TypeError, ValueError):
         return None
     return cosines, round(position_along_normal(header), _POSITION_DECIMALS)
