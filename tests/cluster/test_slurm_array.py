@@ -2,8 +2,9 @@
 job the array depends on and read by every part, gives what one process gives: every study exactly once,
 the same findings, the same unusable inputs, and run files per part.
 
-Needs root (it starts munged, slurmctld and slurmd, installing slurm-wlm and munge when missing) and the demo
-models (models/, or MSK_MAPS_MODELS). Run with `make cluster-test`.
+Needs root (it starts munged, slurmctld and slurmd, installing slurm-wlm and munge when missing). The models are
+fixture models (random weights: what is compared is the sharding, not the calls) unless MSK_MAPS_MODELS names a
+folder of real ones. Runs in `make test` and `make cluster-test`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.broken import write_broken_inputs
 from tests.app_runner import REPO, run_app
 from tests.cluster.local_slurm import DAEMONS, LocalSlurm, SlurmError
+from tests.model_fixtures import export_fixture_classifier
 from tests.output_compare import csv_rows, failure_rows, study_results
 
 pytestmark = pytest.mark.cluster
 
 APP = "olt_mri"
 PARTS = 3
-MODELS = Path(os.environ.get("MSK_MAPS_MODELS", REPO / "models"))
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,18 @@ def slurm(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """MSK_MAPS_MODELS, else olt_mri's two classifiers as fixture models."""
+    given = os.environ.get("MSK_MAPS_MODELS")
+    if given:
+        return Path(given)
+    folder = tmp_path_factory.mktemp("models")
+    export_fixture_classifier(folder, "olt_mri_t1", seed=1)
+    export_fixture_classifier(folder, "olt_mri_t2", seed=2)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def studies(tmp_path_factory) -> Path:
     """Five ankle MRI studies and a folder of broken inputs."""
     root = tmp_path_factory.mktemp("studies") / "in"
@@ -59,13 +72,13 @@ def _log_tails(folder: Path) -> str:
     return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(folder.glob("*.out")))
 
 
-def test_an_array_over_one_folder_equals_one_process(slurm, studies, tmp_path):
+def test_an_array_over_one_folder_equals_one_process(slurm, studies, models, tmp_path):
     for model in ("olt_mri_t1", "olt_mri_t2"):
-        assert (MODELS / model / f"{model}.ts").exists(), f"no {model} under {MODELS}: run `make models`"
+        assert (models / model / f"{model}.ts").exists(), f"no {model} under {models}"
     out = tmp_path / "out"
     start = time.perf_counter()
     submitted = subprocess.run(
-        [str(REPO / "deploy/slurm/submit.sh"), APP, str(studies), str(out), str(MODELS), str(PARTS)]
+        [str(REPO / "deploy/slurm/submit.sh"), APP, str(studies), str(out), str(models), str(PARTS)]
         + ["--cpus-per-task=1"],  # two cores here: two parts at a time
         capture_output=True,
         text=True,
@@ -91,7 +104,7 @@ def test_an_array_over_one_folder_equals_one_process(slurm, studies, tmp_path):
         assert f"Study index read from {out / 'study_index.json'}" in log.read_text(), log.read_text()[-2000:]
 
     single = tmp_path / "single"
-    code, stderr = run_app(APP, studies, single, MODELS)
+    code, stderr = run_app(APP, studies, single, models)
     assert code == 0, stderr[-3000:]
 
     # Every study exactly once, with the same findings.
