@@ -19,7 +19,7 @@ package: $(VENV)/.installed $(if $(filter models models/,$(MAP_MODELS)),models) 
 	$(STACK) $(PY) packaging/build_map.py --models-dir $(MAP_MODELS) $(MAP_FLAGS); \
 	echo "make package: $$(( $$(date +%s) - start )) s"
 
-package-test: $(VENV)/.installed package-tools
+package-test: $(VENV)/.installed $(if $(filter models models/,$(MAP_MODELS)),models) package-tools
 	@start=$$(date +%s); \
 	$(STACK) MAP_MODELS=$(MAP_MODELS) MAP_TEST_BUILD=1 $(PY) -m pytest -q -m package -rs tests/packaging; \
 	echo "make package-test: $$(( $$(date +%s) - start )) s"
