@@ -5,19 +5,8 @@ import pytest
 import torch
 
 from inference.box_detection import box_detector, detect_boxes, to_detector_layout, to_source_box
-from inference.model_meta import DetectorGeometry
+from tests.model_fixtures import small_detector_geometry
 from training.fragment_detector import build_detector
-
-
-def _geometry(strides=(8,), shapes=((8.0, 8.0),)) -> DetectorGeometry:
-    return DetectorGeometry(
-        feature_map_strides=strides,
-        base_anchor_shapes=shapes,
-        score_thresh=0.5,
-        topk_candidates_per_level=10,
-        nms_thresh=0.3,
-        detections_per_img=3,
-    )
 
 
 def test_images_go_to_the_detector_columns_first() -> None:
@@ -42,7 +31,7 @@ class _FixedHead(torch.nn.Module):
 
 @pytest.mark.parametrize("build", [box_detector, build_detector], ids=["app", "monai"])
 def test_detect_boxes_returns_column_x_and_uses_meta_thresholds(build) -> None:
-    detector = build(_FixedHead(), _geometry())
+    detector = build(_FixedHead(), small_detector_geometry())
     [(boxes, scores)] = detect_boxes(detector, torch.zeros(1, 1, 32, 64))  # H=32, W=64
     # cell (column 5, row 1) of stride 8 → centre (44, 12), anchor 8x8
     np.testing.assert_allclose(boxes, [[40, 8, 48, 16]])

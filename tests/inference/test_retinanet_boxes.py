@@ -14,7 +14,7 @@ from inference.model_meta import DetectorGeometry, DetectorMeta
 from inference.model_store import ModelStore
 from inference.retinanet_boxes import RetinaNetBoxes, cell_anchors
 from phantoms.ankle_xray import render_ankle_radiograph
-from tests.model_fixtures import export_fixture_fragment_models
+from tests.model_fixtures import export_fixture_fragment_models, small_detector_geometry
 from training.fragment_detector import anchor_generator, build_detector
 
 DEMO_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -88,19 +88,8 @@ def test_the_demo_model_finds_boxes_on_its_input_size(demo_detector) -> None:
     assert sum(counts) >= 3
 
 
-def _geometry(strides: tuple[int, ...], shapes: tuple[tuple[float, float], ...]) -> DetectorGeometry:
-    return DetectorGeometry(
-        feature_map_strides=strides,
-        base_anchor_shapes=shapes,
-        score_thresh=0.2,
-        topk_candidates_per_level=30,
-        nms_thresh=0.3,
-        detections_per_img=10,
-    )
-
-
 def test_cell_anchors_equal_monais_anchor_generator() -> None:
-    geometry = _geometry((8, 16, 32), ((8.0, 8.0), (12.0, 6.0), (5.0, 9.0)))
+    geometry = small_detector_geometry((8, 16, 32), ((8.0, 8.0), (12.0, 6.0), (5.0, 9.0)))
     reference = anchor_generator(geometry).cell_anchors
     ours = cell_anchors(geometry)
     assert len(ours) == len(reference) == 3
@@ -122,14 +111,14 @@ class _ListHead(torch.nn.Module):
 
 
 def test_a_list_output_network_without_attributes_takes_the_geometry() -> None:
-    geometry = _geometry((8, 16), ((8.0, 8.0), (12.0, 12.0)))
+    geometry = small_detector_geometry((8, 16), ((8.0, 8.0), (12.0, 12.0)))
     assert RetinaNetBoxes(_ListHead(), geometry).size_divisible == (16, 16)
     images = torch.rand(3, 1, 75, 90)
     assert _assert_same_detections(_ListHead(), geometry, images) > 0
 
 
 def test_a_network_with_another_anchor_count_is_refused() -> None:
-    geometry = _geometry((8,), ((8.0, 8.0),))
+    geometry = small_detector_geometry((8,), ((8.0, 8.0),))
     network = _ListHead()
     network.num_anchors = 2
     with pytest.raises(ValueError, match=r"feature map channels \(2\).*anchors at each location \(1\)"):
