@@ -7,10 +7,10 @@ import pytest
 import torch
 from monai.data.box_utils import box_iou
 
-from inference.box_detection import DETECTOR_META_KEY, build_detector, detect_boxes
+from inference.box_detection import DETECTOR_META_KEY, detect_boxes
 from inference.model_meta import DetectorMeta, parse_model_meta
 from training.export import export_torchscript
-from training.fragment_detector import DetectorConfig, build_fragment_detector_network
+from training.fragment_detector import DetectorConfig, build_detector, build_fragment_detector_network
 from training.train_fragments import XraySample, detector_meta, train_detector
 
 SIZE = 64
