@@ -1,4 +1,4 @@
-# msk-maps: install · demo · models · test · bench · package
+# msk-maps: install · demo · models · test · bench · package · cluster-test
 # Holoscan wants a 32 MiB stack; every recipe line runs under it.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -113,3 +113,5 @@ clean:
 
 # MAP packaging (make package, make package-test)
 -include packaging/package.mk
+# Scaling out (make cluster-test)
+-include deploy/deploy.mk

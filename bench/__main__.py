@@ -1,11 +1,13 @@
 """`make bench`: throughput, overhead, batch gain, decode speed and memory of the apps on phantom studies.
 
-python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/bench]
+python -m bench [--studies N] [--apps olt_mri] [--models models] [--work build/bench] [--cold-only]
 Writes bench/results/<date>.json and .md and prints the table with the ratios:
 end-to-end / model floor (overhead), per-study launch / end-to-end (batch gain), DALI / pydicom decode,
-RSS(10N) / RSS(N). It also checks that the optimised run's findings equal an unoptimised run's.
+RSS(10N) / RSS(N), and per app a cold one-study run's start-up overhead / a bare `import torch` (bench.cold_start;
+--cold-only measures just that). It also checks that the optimised run's findings equal an unoptimised run's.
 python -m bench --bombs: only the peak RSS of an ankle_xray run with each bomb kind against the 2 GB budget
 (bench/bombs.py; written to bench/results/<date>-bombs.{json,md}).
+The GPU columns: python -m bench.gpu (on a machine with a CUDA device).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from apps.ankle_xray.result_details import FragmentStudyDetails
 from apps.olt_mri.result_details import OltDetails
 from apps.onfh_mri.result_details import OnfhDetails
 from bench.bombs import bomb_runs, bombs_markdown
+from bench.cold_start import cold_one_study
 from bench.decode import decode_by_syntax, decode_speed
 from bench.floor_variants import floor_variants
 from bench.floors import REPEATS, model_floor
@@ -159,12 +162,24 @@ def marginal_over_floor(
     return round((seconds_10n - seconds_n) / added, 3)
 
 
+def _small_input(app: str, studies: int, work: Path) -> Path:
+    """The bench's N-study input of `app` (generated once)."""
+    small = work / app / f"input_{studies}"
+    if not small.exists():
+        APPS[app]["generate"](small, studies, 7)
+    return small
+
+
+def cold_row(app: str, studies: int, models: Path, work: Path) -> dict[str, Any]:
+    """The cold one-study figures of `app`, over the first study of its N-study input."""
+    study = sorted(p for p in _small_input(app, studies, work).iterdir() if p.is_dir())[0]
+    return cold_one_study(app, study, models, work / app / "cold")
+
+
 def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any]:
     """All figures for one app."""
     spec = APPS[app]
-    small, large = work / app / f"input_{studies}", work / app / f"input_{10 * studies}"
-    if not small.exists():
-        spec["generate"](small, studies, 7)
+    small, large = _small_input(app, studies, work), work / app / f"input_{10 * studies}"
     if not large.exists():
         spec["generate"](large, 10 * studies, 8)
     outputs = work / app / "outputs"
@@ -217,6 +232,7 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
         },
         "unoptimised": {"seconds": round(plain.seconds, 3), "findings_equal": same, "max_probability_diff": worst},
         "memory": {"rss_mb_n": round(batch.peak_rss_mb, 1), "rss_mb_10n": round(big.peak_rss_mb, 1)},
+        "cold_one_study": cold_row(app, studies, models, work),
         "end_to_end_10n": {"seconds": round(big.seconds, 3), "studies_per_s": round(10 * studies / big.seconds, 4)},
         "ratios": {
             "overhead_end_to_end_over_floor": round(batch.seconds / floor["seconds"], 3),
@@ -235,6 +251,31 @@ def bench_app(app: str, studies: int, models: Path, work: Path) -> dict[str, Any
     }
 
 
+def _cold_markdown(results: dict[str, Any]) -> list[str]:
+    """The cold one-study table (one row per app that has the figures)."""
+    rows = {app: r["cold_one_study"] for app, r in results["apps"].items() if "cold_one_study" in r}
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Cold one-study runs (a process per study, as platforms launch MAPs; model cache warm, as a MAP ships it): "
+        'start-up overhead = wall - the study\'s stage seconds; bare = `python -c "import torch"` in the same '
+        "bench run; medians of fresh processes. Imports: -X importtime self seconds per top-level package.",
+        "",
+        "| app | wall s | stages s | start-up overhead s | bare import torch s | overhead / import torch (target <= 2) "
+        "| imports s | largest imports s | MONAI imported |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for app, c in rows.items():
+        top = ", ".join(f"{name} {seconds}" for name, seconds in list(c["imports"]["top_s"].items())[:5])
+        lines.append(
+            f"| {app} | {c['wall_s']} | {c['stage_s']} | {c['start_up_overhead_s']} | {c['bare_torch_import_s']} | "
+            f"**{c['overhead_over_torch_import']}** | {c['imports']['total_s']} | {top} | "
+            f"{c['imports']['monai_imported']} |"
+        )
+    return lines
+
+
 def _markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# msk-maps benchmark {results['date']} ({results['machine']})",
@@ -250,7 +291,11 @@ def _markdown(results: dict[str, Any]) -> str:
         "RSS N MB | RSS 10N MB | RSS 10N/N | findings = unoptimised |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    if not any("end_to_end" in r for r in results["apps"].values()):  # a --cold-only run
+        lines = lines[:4]
     for app, r in results["apps"].items():
+        if "end_to_end" not in r:
+            continue
         e2e, ratios, memory = r["end_to_end"], r["ratios"], r["memory"]
         cells = [
             app,
@@ -276,9 +321,10 @@ def _markdown(results: dict[str, Any]) -> str:
         serial = r["serial_10n"]
         stages = ", ".join(f"{k} {v}s" for k, v in serial["stage_seconds"].items())
         lines.append(f"|  | stages (serial run of 10N, {serial['seconds']} s): {stages} |" + " |" * 14)
+    lines += _cold_markdown(results)
     if "pacs" in results:
         lines += pacs_markdown(results["pacs"])
-    if "decode" not in results:  # a --paper-size run times the apps only
+    if "decode" not in results:  # a --paper-size, --cold-only or --pacs run times the apps only
         return "\n".join(lines) + "\n"
     d = results["decode"]
     lines += [
@@ -345,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only measure peak RSS of a run with each bomb kind (deflate, JPEG 2000 SIZ) against the 2 GB budget",
     )
+    parser.add_argument("--cold-only", action="store_true", help="only the cold one-study rows (minutes, not an hour)")
     parser.add_argument(
         "--pacs",
         action="store_true",
@@ -365,7 +412,12 @@ def main(argv: list[str] | None = None) -> None:
         "apps": {},
         "started": time.strftime("%H:%M:%S"),
     }
-    if args.pacs:
+    if args.cold_only:
+        models = args.models.resolve()
+        results["models"] = str(models.relative_to(REPO) if models.is_relative_to(REPO) else models)
+        for app in args.apps:
+            results["apps"][app] = {"cold_one_study": cold_row(app, args.studies, models, args.work)}
+    elif args.pacs:
         models = args.models.resolve()
         results["models"] = str(models)
         results["pacs"] = bench_pacs(args.work / "pacs", models)
@@ -383,8 +435,8 @@ def main(argv: list[str] | None = None) -> None:
         results["decode_by_syntax"] = decode_by_syntax(args.work / "decode_syntax")
         results["floor_variants"] = floor_variants()
         results["pacs"] = bench_pacs(args.work / "pacs", models)
-    stem = f"{results['date']}-paper-size" if args.paper_size else results["date"]
-    stem = f"{results['date']}-pacs" if args.pacs else stem
+    suffix = "-paper-size" if args.paper_size else "-cold" if args.cold_only else "-pacs" if args.pacs else ""
+    stem = results["date"] + suffix
     _write_results(stem, results, _markdown(results))
 
 

@@ -23,7 +23,7 @@ from apps.onfh_mri.hip_regions import hip_regions, series_geometry, series_volum
 from dicom_in.series_decode import DecodedSeries, decode_selected
 from dicom_in.series_selection import SelectionRules, select_series
 from dicom_in.study_index import index_folder, load_study
-from inference.box_detection import build_detector, detect_source_boxes
+from inference.box_detection import box_detector, detect_source_boxes
 from inference.model_meta import ClassifierMeta, DetectorMeta, SegmenterMeta
 from inference.model_store import ModelStore, pick_device
 from inference.preprocess import PreprocessSpec
@@ -76,7 +76,7 @@ def _fragment_calls(series: list[DecodedSeries], store: ModelStore, batch_size: 
     calls, images = [], 0
     for decoded in series:
         model = store.get(decoded.selected.model, DetectorMeta)
-        detector = build_detector(model.module, model.meta.detector)
+        detector = box_detector(model.module, model.meta.detector)
         batch = make_preprocessor(PreprocessSpec.from_meta(model.meta))(decoded.pixels)
         shapes = [pixels.shape for pixels in decoded.pixels]
         detect = partial(detect_source_boxes, detector, batch, model.meta.input_size, shapes, batch_size)
@@ -115,6 +115,9 @@ def model_floor(
 ) -> dict[str, float]:
     """Median seconds of the app's forward passes over the folder's selected series, and how many images."""
     store = ModelStore(models)  # the device the apps pick: CUDA when present
+    for name, kind in app_info(app).models.items():
+        store.get(name, kind)
+    store.convert_to_mkldnn()  # as a run of several studies does
     series = _decoded(input_dir, app_info(app).selection_rules)
     calls, images = _CALLS[app](series, store, batch_size or _BATCH_SIZES[app])
     return {"seconds": median_pass_seconds(calls, repeats), "images": float(images)}

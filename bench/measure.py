@@ -76,9 +76,16 @@ def run_child(args: list[str], env: dict[str, str] | None = None, rss_guard_mb: 
 
 
 def run_app(
-    app: str, input_dir: Path, output_dir: Path, models: Path, *extra: str, rss_guard_mb: float | None = None
+    app: str,
+    input_dir: Path,
+    output_dir: Path,
+    models: Path,
+    *extra: str,
+    rss_guard_mb: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> ChildRun:
-    """One batch run of `python -m apps.<app>` (killed past `rss_guard_mb`, see `run_child`)."""
+    """One batch run of `python -m apps.<app>` (killed past `rss_guard_mb`, see `run_child`; `env`: variables
+    added to this process's)."""
     return run_child(
         [
             sys.executable,
@@ -95,6 +102,7 @@ def run_app(
             "WARN",
             *extra,
         ],
+        env,
         rss_guard_mb=rss_guard_mb,
     )
 

@@ -5,7 +5,9 @@ A rules file (each app's `selection_rules.json`, and a site's `--rules FILE` mer
 and named "rules": conditions on header attributes and on attributes derived here (plane, weighting, fat_sat,
 localizer, laterality, images). Every series of a study gets an outcome: the rules that selected it, or for each
 rule the reason it was passed over; a study with nothing selected gets a one-line reason from those outcomes.
-Multi-frame images are read frame by frame: a series' slices (`Series.slices`) carry each frame's own header.
+Multi-frame images are read frame by frame: a series' slices (`Series.slices`) carry each frame's own header. A
+series whose slices repeat positions is judged stack by stack (`dicom_in.stacks`: each echo, acquisition or temporal
+position on its own), and a rule that two stacks of one series satisfy prefers one by `stack_rank`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicom_in.anatomy import AnatomyPolicy, AnatomyVerdict, Vocabulary, judge_anatomy
+from dicom_in.stacks import split_stacks, stack_rank
 from dicom_in.study import Series, Study
 
 __all__ = [
@@ -305,12 +308,13 @@ class SeriesOutcome:
 
     def reason(self) -> str:
         """One phrase: the rules that selected the series, or why it was passed over."""
+        stack = f"{self.series.label}: " if self.series.label else ""
         if self.selected_by:
-            return "selected by " + ", ".join(self.selected_by)
+            return stack + "selected by " + ", ".join(self.selected_by)
         if self.anatomy is not None and not self.anatomy.read:
-            return self.anatomy.reason
+            return stack + self.anatomy.reason
         # The rule that came closest: its reasons are the ones worth reading.
-        return "; ".join(min(self.rules.values(), key=len)) if self.rules else "no rule"
+        return stack + ("; ".join(min(self.rules.values(), key=len)) if self.rules else "no rule")
 
     def to_json(self) -> dict[str, Any]:
         series = self.series
@@ -319,6 +323,7 @@ class SeriesOutcome:
             "series_number": series.number,
             "series_description": series.description,
             "modality": series.modality,
+            "stack": series.stack.to_json() if series.stack is not None else None,
             "derived": dict(self.derived),
             "anatomy": self.anatomy.to_json() if self.anatomy else None,
             "rules": {name: "; ".join(why) for name, why in self.rules.items()},
@@ -350,15 +355,35 @@ class Selection:
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _preference(series: Series) -> tuple[int, int, str]:
-    """Deterministic choice among matches: most images, then lowest SeriesNumber, then UID."""
-    return (-len(series.slices), series.number, series.uid)
+def _wants_t2(rule: SelectionRule) -> bool:
+    """Whether the rule's weighting condition takes T2 (or T2*) and neither T1 nor PD: its echo is the longest."""
+    expected = rule.conditions.get("weighting")
+    if expected is None:
+        return False
+    return any(_holds(expected, w) for w in ("T2", "T2*")) and not any(_holds(expected, w) for w in ("T1", "PD"))
+
+
+def _preference(series: Series, long_echo: bool) -> tuple[int, int, str, float]:
+    """Deterministic choice among matches: most images, lowest SeriesNumber, UID, then the stack (`stack_rank`)."""
+    return (-len(series.slices), series.number, series.uid, stack_rank(series.stack, long_echo)[0])
+
+
+def _passed_over(loser: Series, winner: Series, long_echo: bool) -> str:
+    """Why a matching series (or stack) was not the one a "best" rule took."""
+    if loser.uid == winner.uid and winner.label:
+        why = stack_rank(winner.stack, long_echo)[1] if len(loser.slices) == len(winner.slices) else "more images"
+        return f"matched, but {winner.label} preferred ({why})"
+    return f"matched, but series #{winner.number} preferred (more images, lower number)"
+
+
+def _name(series: Series) -> str:
+    return f"{series.uid} ({series.label})" if series.label else series.uid
 
 
 def choose_series(study: Study, rules: SelectionRules) -> Selection:
     """Apply every rule to the study, with reasons; a "best" rule selects at most one series, deterministically."""
     outcomes = []
-    for series in study.series:
+    for series in (stack for whole in study.series for stack in split_stacks(whole)):
         series.derived = derive_attributes(series)
         verdict = None
         if rules.anatomy is not None:
@@ -375,22 +400,22 @@ def choose_series(study: Study, rules: SelectionRules) -> Selection:
             outcome.rules[rule.name] = problems or ["matched"]
             if not problems:
                 candidates.append(outcome)
-        candidates.sort(key=lambda o: _preference(o.series))
+        long_echo = _wants_t2(rule)
+        candidates.sort(key=lambda o: _preference(o.series, long_echo))
         chosen = candidates if rule.select == "all" else candidates[:1]
         for outcome in chosen:
             outcome.rules[rule.name] = ["selected"]
             outcome.selected_by.append(rule.name)
-            others = [] if rule.select == "all" else [o.series.uid for o in candidates[1:]]
+            others = [] if rule.select == "all" else [_name(o.series) for o in candidates[1:]]
             selected.append(SelectedSeries(rule=rule.name, model=rule.model, series=outcome.series, passed_over=others))
         for outcome in candidates[len(chosen) :]:
-            winner = chosen[0].series
-            outcome.rules[rule.name] = [f"matched, but series #{winner.number} preferred (more images, lower number)"]
+            outcome.rules[rule.name] = [_passed_over(outcome.series, chosen[0].series, long_echo)]
         if len(candidates) > len(chosen):
             logger.info(
                 "Study %s rule %r: chose %s over %d other(s)",
                 study.uid,
                 rule.name,
-                chosen[0].series.uid,
+                _name(chosen[0].series),
                 len(candidates) - len(chosen),
             )
     return Selection(selected=selected, outcomes=outcomes)

@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
 from dicom_in.frames import FrameHeader, frame_count, frame_headers, is_multiframe, position_along_normal
+
+if TYPE_CHECKING:
+    from dicom_in.stacks import Stack
 
 __all__ = ["Instance", "ImageSlice", "Series", "Study", "InputFailure", "MAX_FRAMES"]
 
@@ -93,11 +96,18 @@ class ImageSlice:
 
 @dataclass
 class Series:
-    """The instances of one SeriesInstanceUID, ordered for display (see `load_study`), and their slices."""
+    """The instances of one SeriesInstanceUID, ordered for display (see `load_study`), and their slices; or, with a
+    `stack`, one echo, acquisition or temporal position of them (`dicom_in.stacks`)."""
 
     uid: str
     instances: list[Instance]
     derived: dict[str, Any] = field(default_factory=dict)
+    stack: Stack | None = None  # set when the series' slices repeat positions
+
+    @property
+    def label(self) -> str:
+        """The stack this Series holds ("echo 2 of 2 (EchoNumbers 2, TE 90 ms)"); "" for a whole series."""
+        return self.stack.label if self.stack is not None else ""
 
     @property
     def first(self) -> Dataset:
@@ -105,7 +115,9 @@ class Series:
 
     @cached_property
     def slices(self) -> list[ImageSlice]:
-        """Every slice of the series; frames of multi-frame instances ordered along the slice normal."""
+        """Every slice of the series (or of its stack); frames of multi-frame instances ordered along the normal."""
+        if self.stack is not None:
+            return list(self.stack.slices)
         slices = [s for instance in self.instances for s in instance.slices()]
         if any(s.frame_number is not None for s in slices):
             # Stable: single-frame instances keep the loader's order among equal positions.

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
 from dicom_in.frames import FrameHeader, frame_count
-from dicom_out.equipment import MANUFACTURER
+from dicom_out.equipment import MANUFACTURER, add_contributing_equipment
 from dicom_out.findings import Algorithm, SegmentationResult
 from dicom_out.patient_module import valid_patient_study
 from dicom_out.sr_content import coded
@@ -101,7 +101,7 @@ def build_segmentation(
         specific_character_set=patient.character_set,
     )
     _add_laterality(seg, result)
-    return seg
+    return add_contributing_equipment(seg, algorithm)  # IHE AI Results: the models that made it
 
 
 def coded_family() -> hd.sr.CodedConcept:

@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes as dicom_dictionary
 
 from dicom_out import codes
-from dicom_out.equipment import MANUFACTURER
+from dicom_out.equipment import MANUFACTURER, add_contributing_equipment
 from dicom_out.findings import Concept, Finding, StudyReport
 from dicom_out.patient_module import valid_patient_study
 from dicom_out.sr_content import algorithm_identification, check_report, coded, measurement_group
@@ -129,5 +129,6 @@ def build_measurement_report(
         specific_character_set=patient.character_set,
     )
     _declare_private_scheme(sr)
+    add_contributing_equipment(sr, report.algorithm)  # IHE AI Results: the models that made it
     logger.debug("SR %s: %d measurement group(s)", sop_instance_uid, len(groups))
     return sr

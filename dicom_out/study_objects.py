@@ -12,6 +12,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from dicom_out import codes
+from dicom_out.equipment import add_contributing_equipment
 from dicom_out.findings import Concept, KeyImage, SegmentationResult, StudyReport
 from dicom_out.sc_builder import build_secondary_capture
 from dicom_out.seg_builder import build_segmentation
@@ -71,6 +72,7 @@ def write_study_objects(
             series_description=sc_description,
         )
         sc.ImageComments = key.description[:10240]
+        add_contributing_equipment(sc, report.algorithm)  # the SC builder does not know the algorithm
         atomic_write_dicom(out_dir / f"{key.name}_sc.dcm", sc)
         atomic_write_bytes(out_dir / f"{key.name}.png", png_bytes(key.rgb))
         files += [f"{key.name}_sc.dcm", f"{key.name}.png"]

@@ -1,4 +1,6 @@
-"""Box detection at inference: a RetinaNet (TorchScript or eager) wrapped by MONAI's detector.
+"""Box detection at inference: a RetinaNet (TorchScript or eager) and its box selection (`RetinaNetBoxes`, which
+does what MONAI's RetinaNetDetector does in eval mode without importing MONAI; training keeps MONAI's detector,
+built by training.fragment_detector.build_detector, and `detect_boxes` takes either).
 
 Everything geometric (anchor shapes, feature-map strides, score threshold, NMS, detections per image) is read
 from the model's contract (`DetectorMeta.detector`), written there at training time, so training and inference
@@ -10,22 +12,24 @@ x = column, y = row, continuous (pixel i spans [i, i + 1)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
-from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
 from torch import nn
 
 from inference.model_meta import DetectorGeometry
+from inference.retinanet_boxes import RetinaNetBoxes
 from inference.square_crop import CropClassification
+
+if TYPE_CHECKING:
+    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
 
 __all__ = [
     "DETECTOR_META_KEY",
     "Detection",
-    "anchor_generator",
     "to_detector_layout",
-    "build_detector",
+    "box_detector",
     "detect_boxes",
     "to_source_box",
     "detect_source_boxes",
@@ -47,39 +51,20 @@ class Detection:
     classification: CropClassification | None = None
 
 
-def anchor_generator(geometry: DetectorGeometry) -> AnchorGeneratorWithAnchorShape:
-    """Anchors (w, h) at the finest FPN level, scaled by each level's stride relative to the finest."""
-    strides = list(geometry.feature_map_strides)
-    scales = [s / strides[0] for s in strides]
-    shapes = [list(shape) for shape in geometry.base_anchor_shapes]
-    return AnchorGeneratorWithAnchorShape(feature_map_scales=scales, base_anchor_shapes=shapes, indexing="ij")
-
-
 def to_detector_layout(images: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) → (B, C, W, H): MONAI's first box coordinate then runs along columns, i.e. our x."""
     return images.transpose(-1, -2).contiguous()
 
 
-def build_detector(network: torch.jit.ScriptModule | nn.Module, geometry: DetectorGeometry) -> RetinaNetDetector:
-    """A RetinaNetDetector (eval mode) around `network`, with the anchors and box selection of `geometry`."""
-    detector = RetinaNetDetector(
-        network=network,
-        anchor_generator=anchor_generator(geometry),
-        spatial_dims=2,
-        num_classes=1,
-        size_divisible=int(max(geometry.feature_map_strides)),
-    )
-    detector.set_box_selector_parameters(
-        score_thresh=geometry.score_thresh,
-        topk_candidates_per_level=geometry.topk_candidates_per_level,
-        nms_thresh=geometry.nms_thresh,
-        detections_per_img=geometry.detections_per_img,
-    )
-    return detector.eval()
+def box_detector(network: torch.jit.ScriptModule | nn.Module, geometry: DetectorGeometry) -> RetinaNetBoxes:
+    """The app's detector: `network` plus the anchors and box selection of `geometry` (no MONAI import)."""
+    return RetinaNetBoxes(network, geometry).eval()
 
 
 @torch.inference_mode()
-def detect_boxes(detector: RetinaNetDetector, images: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+def detect_boxes(
+    detector: RetinaNetBoxes | RetinaNetDetector, images: torch.Tensor
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Boxes (N, 4) xyxy (x = column) and scores (N,) per image of a (B, 1, H, W) batch, highest score first."""
     if images.ndim != 4:
         raise ValueError(f"Expected images (B, C, H, W); got shape {tuple(images.shape)}")
@@ -110,7 +95,7 @@ def to_source_box(
 
 
 def detect_source_boxes(
-    detector: RetinaNetDetector,
+    detector: RetinaNetBoxes | RetinaNetDetector,
     batch: torch.Tensor,
     input_size: tuple[int, int],
     source_shapes: list[tuple[int, int]],

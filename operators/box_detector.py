@@ -1,15 +1,20 @@
-"""Operator: runs a box detector (TorchScript RetinaNet + its contract) over each series' images."""
+"""Operator: runs a box detector (TorchScript RetinaNet + its contract) over each series' images.
+
+The box selection is inference.retinanet_boxes (torch only): importing MONAI would import all of it, seconds of
+start-up for a process per study.
+"""
 
 from __future__ import annotations
 
 import logging
 
 import torch
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
-from inference.box_detection import build_detector, detect_source_boxes
+from inference.box_detection import box_detector, detect_source_boxes
 from inference.model_meta import DetectorMeta
 from inference.model_store import LoadedModel, ModelStore
+from inference.retinanet_boxes import RetinaNetBoxes
 from operators.study_stage import StudyStageOperator
 from pipeline.study_work import StudyWork
 
@@ -34,12 +39,12 @@ class BoxDetectionOperator(StudyStageOperator):
     def __init__(self, fragment: Fragment, *args, model_store: ModelStore, batch_size: int = 8, **kwargs) -> None:
         self._store = model_store
         self._batch_size = batch_size
-        self._detectors: dict[str, object] = {}
+        self._detectors: dict[str, RetinaNetBoxes] = {}
         super().__init__(fragment, *args, **kwargs)
 
-    def _detector(self, model: LoadedModel[DetectorMeta]):
+    def _detector(self, model: LoadedModel[DetectorMeta]) -> RetinaNetBoxes:
         if model.name not in self._detectors:
-            self._detectors[model.name] = build_detector(model.module, model.meta.detector)
+            self._detectors[model.name] = box_detector(model.module, model.meta.detector)
         return self._detectors[model.name]
 
     @torch.inference_mode()

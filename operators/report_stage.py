@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from dicom_out.findings import Algorithm
 from inference.model_store import LoadedModel, ModelStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from dicom_in.series_decode import decode_selected
 from inference.model_store import ModelStore

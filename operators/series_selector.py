@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from dicom_in.series_selection import SelectionRules, choose_series
 from operators.study_stage import StudyStageOperator

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from time import perf_counter
 
-from monai.deploy.conditions import BooleanCondition
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from holoscan.conditions import BooleanCondition
+from holoscan.core import Fragment, Operator, OperatorSpec
 
 from dicom_in.study_index import StudyIndex, load_study
 from pipeline.study_work import StudyWork

@@ -6,7 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from dicom_in.study import InputFailure
 from dicom_out import codes

@@ -6,7 +6,7 @@ import logging
 from time import perf_counter
 from typing import ClassVar
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from holoscan.core import Fragment, Operator, OperatorSpec
 
 from pipeline.study_work import StudyWork
 

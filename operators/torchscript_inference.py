@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from inference.model_store import ModelStore
 from operators.study_stage import StudyStageOperator

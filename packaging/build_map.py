@@ -11,6 +11,7 @@ Run by path (a top-level `packaging` package would shadow PyPI's `packaging`):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +29,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from map_manifest import AppSpec, MapPaths, app_spec, list_apps, oci_labels, write_manifests  # noqa: E402
+from map_manifest import (  # noqa: E402
+    AppSpec,
+    MapPaths,
+    app_spec,
+    image_environment,
+    list_apps,
+    oci_labels,
+    write_manifests,
+)
 
 __all__ = [
     "BuildConfig",
+    "storage_driver",
     "container_cmd",
+    "SdkVersions",
+    "sdk_versions",
     "base_key",
     "find_torch_wheel",
     "missing_inputs",
@@ -74,10 +87,51 @@ class BuildConfig:
         """Image tag suffix of the variant."""
         return GPU_SUFFIX if self.gpu else ""
 
+    @property
+    def platform_config(self) -> str:
+        """pkg.json#platformConfig of the variant (holoscan-cli's values)."""
+        return "dgpu" if self.gpu else "cpu"
 
-def container_cmd(tool: str, storage: Path) -> list[str]:
-    """buildah/podman with our private vfs store (vfs: no overlay mounts needed; private: no clash with others)."""
-    return [tool, "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
+
+@dataclass(frozen=True)
+class SdkVersions:
+    """The SDK versions a MAP records (app.json#sdkVersion, labels, HOLOSCAN_VERSION)."""
+
+    monai_deploy: str = "0.0.0"
+    holoscan: str = "0.0.0"
+
+
+@functools.cache
+def storage_driver() -> str:
+    """$MAP_STORAGE_DRIVER, else overlay where this kernel mounts it, else vfs.
+
+    vfs needs no mounts but copies the whole image for every container and layer: creating one container of a
+    3 GB image took 90 s here, against under a second with overlay (and an app layer's commit 110-250 s).
+    """
+    chosen = os.environ.get("MAP_STORAGE_DRIVER")
+    if chosen:
+        return chosen
+    if os.geteuid() != 0 or "overlay" not in Path("/proc/filesystems").read_text():
+        return "vfs"
+    with tempfile.TemporaryDirectory(prefix="msk-maps-overlay-") as tmp:
+        dirs = {name: Path(tmp, name) for name in ("lower", "upper", "work", "merged")}
+        for folder in dirs.values():
+            folder.mkdir()
+        options = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
+        probe = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(dirs["merged"])], capture_output=True
+        )
+        if probe.returncode != 0:
+            return "vfs"
+        subprocess.run(["umount", str(dirs["merged"])], capture_output=True)
+    return "overlay"
+
+
+def container_cmd(tool: str, storage: Path, driver: str | None = None) -> list[str]:
+    """buildah/podman with our private store (private: no clash with other users' drivers), one per driver."""
+    driver = driver or storage_driver()
+    root = storage / driver
+    return [tool, "--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", driver]
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -262,7 +316,7 @@ def app_packages(spec: AppSpec, python: str = sys.executable) -> list[str]:
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
-def stage_app(spec: AppSpec, cfg: BuildConfig, packages: list[str], sdk_version: str) -> Path:
+def stage_app(spec: AppSpec, cfg: BuildConfig, packages: list[str], sdk: SdkVersions) -> Path:
     """Lay out the app layer's files as they will sit in the image (etc/holoscan, opt/holoscan, var/holoscan)."""
     stage = cfg.work / spec.name / "stage"
     shutil.rmtree(stage, ignore_errors=True)
@@ -278,6 +332,8 @@ def stage_app(spec: AppSpec, cfg: BuildConfig, packages: list[str], sdk_version:
             shutil.copytree(REPO / app_folder, app_root / app_folder, ignore=_IGNORE)
         else:
             shutil.copytree(REPO / pkg, app_root / pkg, ignore=_IGNORE)
+    # `python3 -u /opt/holoscan/app/`, the platforms' launch command, runs this.
+    shutil.copy2(HERE / "app_main.py", app_root / "__main__.py")
     models_root = stage / PATHS.models.lstrip("/")
     docs = stage / PATHS.docs.lstrip("/")
     (docs / "models").mkdir(parents=True)
@@ -296,7 +352,7 @@ def stage_app(spec: AppSpec, cfg: BuildConfig, packages: list[str], sdk_version:
         if (REPO / doc).exists():
             shutil.copy2(REPO / doc, docs / doc)
     shutil.copy2(HERE / "README.md", docs / "PACKAGING.md")
-    write_manifests(spec, stage / "etc" / "holoscan", sdk_version=sdk_version)
+    write_manifests(spec, stage / "etc" / "holoscan", sdk_version=sdk.monai_deploy, platform=cfg.platform_config)
     (stage / "var" / "holoscan").mkdir(parents=True)
     shutil.copy2(spec.manifest_path, stage / PATHS.config.lstrip("/"))
     shutil.copy2(HERE / "entrypoint.sh", stage / PATHS.entrypoint.lstrip("/"))
@@ -304,13 +360,24 @@ def stage_app(spec: AppSpec, cfg: BuildConfig, packages: list[str], sdk_version:
     return stage
 
 
-def _sdk_version(python: str) -> str:
-    """The installed monai-deploy-app-sdk version (recorded in app.json#sdkVersion)."""
-    code = "from importlib.metadata import version; print(version('monai-deploy-app-sdk'))"
+def sdk_versions(python: str) -> SdkVersions:
+    """The installed MONAI Deploy App SDK and Holoscan SDK versions (Holoscan's wheel is named per CUDA)."""
+    code = (
+        "from importlib.metadata import version, PackageNotFoundError\n"
+        "def v(*names):\n"
+        "    for n in names:\n"
+        "        try:\n"
+        "            return version(n)\n"
+        "        except PackageNotFoundError:\n"
+        "            pass\n"
+        "    return '0.0.0'\n"
+        "print(v('monai-deploy-app-sdk'), v('holoscan-cu13', 'holoscan-cu12', 'holoscan'))\n"
+    )
     try:
-        return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     except (subprocess.CalledProcessError, OSError):
-        return "0.0.0"
+        return SdkVersions()
+    return SdkVersions(monai_deploy=out[0], holoscan=out[1])
 
 
 def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path]:
@@ -319,24 +386,30 @@ def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path
     ref = f"localhost/{spec.image}:{spec.version}{cfg.tag_suffix}"
     archive = cfg.dist / f"{spec.suite_name}_{spec.name}-{spec.version}{cfg.tag_suffix}.oci.tar"
     with _timed(cfg, f"{spec.name}: stage"):
-        stage = stage_app(spec, cfg, app_packages(spec, cfg.python), _sdk_version(cfg.python))
+        sdk = sdk_versions(cfg.python)
+        stage = stage_app(spec, cfg, app_packages(spec, cfg.python), sdk)
     with _timed(cfg, f"{spec.name}: app layer + commit"):
         ctr = _out(buildah + ["from", base_ref])
         try:
             for sub in ("etc/holoscan", "opt/holoscan"):
                 _run(buildah + ["copy", ctr, str(stage / sub), "/" + sub])
             _run(buildah + ["copy", ctr, str(stage / PATHS.config.lstrip("/")), PATHS.config])
-            # Byte-compile as root now: the non-root runtime user cannot write __pycache__ there.
-            _run(
-                buildah + ["run", ctr, "--", "/opt/venv/bin/python", "-m", "compileall", "-q", PATHS.app],
-                stdout=subprocess.DEVNULL,
+            # Byte-compile as root now: the non-root runtime user cannot write __pycache__ there. And put the
+            # entrypoint where holoscan-cli's MAPs keep theirs.
+            setup = (
+                f"/opt/venv/bin/python -m compileall -q {PATHS.app} >/dev/null"
+                f" && ln -sf {PATHS.entrypoint} {PATHS.tools}"
             )
-            env = {
-                **{k: v for k, v in _app_env(spec).items()},
-                "PYTHONPATH": PATHS.app,
-            }
-            config = [f"--env={k}={v}" for k, v in env.items()]
-            for key, value in oci_labels(spec).items():
+            _run(buildah + ["run", ctr, "--", "/bin/sh", "-c", setup])
+            # What every start would redo per model (freeze, hash), done once here: the image ships it.
+            warm = (
+                "from inference.model_meta import ModelMeta; from inference.model_store import ModelStore; "
+                f"ModelStore({PATHS.models!r}, 'cpu').get_all({{m: ModelMeta for m in {list(spec.models)!r}}})"
+            )
+            env = [f"--env=PYTHONPATH={PATHS.app}", f"--env=MSK_MAPS_MODEL_CACHE={PATHS.model_cache}"]
+            _run(buildah + ["run", *env, ctr, "--", "/opt/venv/bin/python", "-c", warm], stdout=subprocess.DEVNULL)
+            config = [f"--env={k}={v}" for k, v in image_environment(spec, sdk.holoscan).items()]
+            for key, value in oci_labels(spec, sdk.monai_deploy, sdk.holoscan).items():
                 config += [f"--label={key}={value}", f"--annotation={key}={value}"]
             config += [
                 "--workingdir",
@@ -365,13 +438,6 @@ def build_app(spec: AppSpec, base_ref: str, cfg: BuildConfig) -> tuple[str, Path
         _run(buildah + ["push", "--format", "oci", ref, dest])  # layers gzip-compressed (buildah's default)
         partial.rename(archive)
     return ref, archive
-
-
-def _app_env(spec: AppSpec) -> dict[str, str]:
-    """The image's environment: app.json#environment (the spec's HOLOSCAN_* variables)."""
-    from map_manifest import app_manifest
-
-    return app_manifest(spec)["environment"]
 
 
 def archive_layers(archive: Path) -> list[dict]:

@@ -1,6 +1,8 @@
 #!/bin/sh
-# MAP entrypoint: `run` (default) runs the app; `show` prints the manifests; `extract` copies app, models, docs
-# and manifests to /var/run/holoscan/export (or its app/ config/ models/ docs/ subfolders, per the MAP spec).
+# MAP entrypoint (also /var/holoscan/tools, where holoscan-cli's MAPs keep theirs): `run` (default) runs the app
+# the way app.json#command says (python3 -u /opt/holoscan/app/); `show [app|pkg]` prints the manifests as
+# holoscan-cli's tools do; `env` prints the environment; `extract` copies app, models, docs and manifests to
+# /var/run/holoscan/export (or its app/ config/ models/ docs/ subfolders, per the MAP spec).
 set -eu
 
 APP_JSON="${HOLOSCAN_APP_MANIFEST_PATH:-/etc/holoscan/app.json}"
@@ -10,7 +12,8 @@ EXPORT=/var/run/holoscan/export
 usage() {
     cat <<EOF
 usage: <image> [run] [app flags...]   run the app (default); flags as python -m ${MSK_MAPS_APP_MODULE:-apps.<app>} --help
-       <image> show                   print /etc/holoscan/app.json and /etc/holoscan/pkg.json
+       <image> show [app|pkg]         print /etc/holoscan/app.json and/or /etc/holoscan/pkg.json
+       <image> env                    print the environment
        <image> extract                copy app, models, docs and manifests to a folder mounted at $EXPORT
                                       (or only to the mounted $EXPORT/app, config, models, docs subfolders)
 EOF
@@ -48,9 +51,19 @@ extract() {
     fi
 }
 
+show() {  # show [app|pkg]: holoscan-cli tools' banners, then the manifest
+    what="${1:-all}"
+    for part in app pkg; do
+        [ "$what" = all ] || [ "$what" = "$part" ] || continue
+        file="$APP_JSON"; [ "$part" = pkg ] && file="$PKG_JSON"
+        echo "============================== $part.json =============================="
+        cat "$file"
+    done
+}
+
 cmd="${1:-run}"
 case "$cmd" in
-    run | show | extract | help | -h | --help) [ "$#" -gt 0 ] && shift ;;
+    run | show | env | extract | help | -h | --help) [ "$#" -gt 0 ] && shift ;;
     -*) cmd=run ;;  # flags only: all of them go to the app
     *) echo "error: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
 esac
@@ -58,14 +71,11 @@ esac
 case "$cmd" in
     run)
         raise_stack
-        # The app's packages live in the application root; the working directory stays /var/holoscan.
-        export PYTHONPATH="${HOLOSCAN_APPLICATION:-/opt/holoscan/app}${PYTHONPATH:+:$PYTHONPATH}"
-        exec /opt/venv/bin/python -m "${MSK_MAPS_APP_MODULE:?MSK_MAPS_APP_MODULE unset}" "$@"
+        # app.json#command; the working directory stays /var/holoscan.
+        exec python3 -u "${HOLOSCAN_APPLICATION:-/opt/holoscan/app}/" "$@"
         ;;
-    show)
-        echo "== $APP_JSON"; cat "$APP_JSON"
-        echo "== $PKG_JSON"; cat "$PKG_JSON"
-        ;;
+    show) show "$@" ;;
+    env) env | sort ;;
     extract) extract ;;
     *) usage ;;
 esac

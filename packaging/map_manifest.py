@@ -1,9 +1,16 @@
 """MAP manifests (/etc/holoscan/app.json, /etc/holoscan/pkg.json) generated from the suite and app app.yaml files.
 
 Field names and defaults follow the MONAI Application Package spec (Project-MONAI/monai-deploy,
-guidelines/monai-application-package.md, manifest schema 1.0.0: camelCase keys). The app's app.yaml is in
-the Holoscan packager format (kebab-case keys, what `monai-deploy package` reads), so the same file feeds
-both packaging routes and no manifest is kept by hand.
+guidelines/monai-application-package.md, manifest schema 1.0.0: camelCase keys) and what holoscan-cli <= 4.2.0
+(the packager behind `monai-deploy package`) writes and its runner and `tools` read, so the same app.yaml
+feeds both packaging routes and no manifest is kept by hand:
+
+* app.yaml `application` keys are kebab-case (`input-formats`: the packager reads only those spellings);
+  app.yaml `resources` are camelCase (`gpuMemory`, `sharedMemory`): the packager copies that object verbatim
+  into pkg.json, where the spec and `holoscan run --shm-size config` read camelCase.
+* `command` is a JSON array in a string (`'["python3", "-u", "/opt/holoscan/app/"]'`), as holoscan-cli writes
+  it and its `tools` parse it (`jq '.command | fromjson'`); `command_argv` also reads a plain shell string.
+* `platformConfig` is one of holoscan-cli's `cpu`, `dgpu`, `igpu`; the CPU image asks for no GPU.
 
 Run by path (a top-level `packaging` package would shadow PyPI's `packaging`):
     python packaging/map_manifest.py olt_mri --out build/manifests/olt_mri
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,7 @@ import yaml
 __all__ = [
     "MAP_API_VERSION",
     "SDK_NAME",
+    "PLATFORM_CONFIGS",
     "MapPaths",
     "AppSpec",
     "load_suite",
@@ -31,13 +40,31 @@ __all__ = [
     "app_manifest",
     "package_manifest",
     "oci_labels",
+    "image_environment",
+    "command_argv",
     "write_manifests",
 ]
 
 MAP_API_VERSION = "1.0.0"
 SDK_NAME = "monai-deploy"
+# holoscan-cli's PlatformConfiguration values (common/enum_types.py); its runner treats igpu specially.
+PLATFORM_CONFIGS = ("cpu", "dgpu", "igpu")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 _MEMORY = re.compile(r"^\d+(\.\d+)?(Mi|Gi)$")
+# What `holoscan run` gives /dev/shm when it is not told a size (its DEFAULT_SHM_SIZE): never ask for less.
+MIN_SHARED_MEMORY_BYTES = 1 << 30
+_RESOURCE_KEYS = (
+    "cpu",
+    "cpuLimit",
+    "gpu",
+    "gpuLimit",
+    "memory",
+    "memoryLimit",
+    "gpuMemory",
+    "gpuMemoryLimit",
+    "sharedMemory",
+    "sharedMemoryLimit",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,8 @@ class MapPaths:
     app_manifest: str = "/etc/holoscan/app.json"
     pkg_manifest: str = "/etc/holoscan/pkg.json"
     entrypoint: str = "/opt/holoscan/entrypoint.sh"
+    tools: str = "/var/holoscan/tools"  # where holoscan-cli's MAPs keep their entrypoint (show, env, extract)
+    model_cache: str = "/opt/holoscan/cache"  # frozen models and model hashes made at build time (read-only)
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,17 @@ def _formats(values: Any) -> list[dict[str, str]]:
     return [{"type": str(v)} if not isinstance(v, dict) else v for v in values]
 
 
+def command_argv(command: str) -> list[str]:
+    """app.json#command as an argument list: holoscan-cli's JSON array string, or a plain shell command."""
+    text = command.strip()
+    if text.startswith("["):
+        argv = json.loads(text)
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+            raise ValueError(f"app.json command {command!r} is not a JSON array of strings")
+        return argv
+    return shlex.split(text)
+
+
 def app_manifest(spec: AppSpec, paths: MapPaths = MapPaths(), sdk_version: str = "0.0.0") -> dict[str, Any]:
     """The Application Manifest (/etc/holoscan/app.json) for one app."""
     application = spec.manifest.get("application", {}) or {}
@@ -143,8 +183,9 @@ def app_manifest(spec: AppSpec, paths: MapPaths = MapPaths(), sdk_version: str =
     return {
         "apiVersion": MAP_API_VERSION,
         "type": "application",
-        # The entrypoint raises the stack limit Holoscan needs, then execs `python -m <module>`.
-        "command": f"{paths.entrypoint} run",
+        # What the platforms run (MONAI Deploy Express' workflows, holoscan-cli's generated command): the app
+        # folder's __main__.py raises the stack limit Holoscan wants and runs the app's module.
+        "command": json.dumps(["python3", "-u", paths.app + "/"]),
         "environment": {
             "HOLOSCAN_APPLICATION": paths.app,
             "HOLOSCAN_INPUT_PATH": paths.input,
@@ -178,55 +219,93 @@ def app_manifest(spec: AppSpec, paths: MapPaths = MapPaths(), sdk_version: str =
     }
 
 
-def _resources(spec: AppSpec) -> dict[str, Any]:
-    """app.yaml's resources (kebab-case) as the spec's camelCase resources object."""
-    res = spec.manifest.get("resources", {}) or {}
-    out: dict[str, Any] = {
-        "cpu": res.get("cpu", 1),
-        "gpu": res.get("gpu", 0),
-        "memory": str(_kebab(res, "memory", "1Gi")),
-        "sharedMemory": str(_kebab(res, "shared-memory", "64Mi")),
-    }
-    if _kebab(res, "gpu-memory") is not None:
-        out["gpuMemory"] = str(_kebab(res, "gpu-memory"))
-    for key in ("memory", "sharedMemory", "gpuMemory"):
-        if key in out and not _MEMORY.match(out[key]):
-            raise ValueError(f"{spec.name}: resources {key}={out[key]!r} is not like 512Mi or 1.5Gi")
-    for key in ("cpu", "gpu"):
-        if not isinstance(out[key], int | float) or out[key] < 0:
-            raise ValueError(f"{spec.name}: resources {key}={out[key]!r} must be a non-negative number")
-    return out
+def _memory_bytes(value: str) -> float:
+    """A spec memory size ("512Mi", "1.5Gi") in bytes."""
+    number, unit = float(value[:-2]), value[-2:]
+    return number * (1 << 20 if unit == "Mi" else 1 << 30)
 
 
-def package_manifest(spec: AppSpec, paths: MapPaths = MapPaths(), platform: str = "x64-workstation") -> dict[str, Any]:
-    """The Package Manifest (/etc/holoscan/pkg.json) for one app."""
+def _resources(spec: AppSpec, platform: str) -> dict[str, Any]:
+    """app.yaml's resources, checked, as pkg.json carries them (verbatim, as holoscan-cli copies them)."""
+    res = dict(spec.manifest.get("resources", {}) or {})
+    for key in res:
+        if key not in _RESOURCE_KEYS:
+            camel = re.sub(r"-(\w)", lambda m: m.group(1).upper(), key)
+            hint = f" (write {camel!r}: the packager copies resources verbatim into pkg.json)" if camel != key else ""
+            raise ValueError(f"{spec.name}: app.yaml resources key {key!r} is not a MAP resource{hint}")
+    for key in ("memory", "memoryLimit", "sharedMemory", "sharedMemoryLimit", "gpuMemory", "gpuMemoryLimit"):
+        if key in res and not _MEMORY.match(str(res[key])):
+            raise ValueError(f"{spec.name}: resources {key}={res[key]!r} is not like 512Mi or 1.5Gi")
+    for key in ("cpu", "cpuLimit", "gpu", "gpuLimit"):
+        if key in res and (isinstance(res[key], bool) or not isinstance(res[key], int | float) or res[key] < 0):
+            raise ValueError(f"{spec.name}: resources {key}={res[key]!r} must be a non-negative number")
+    # `holoscan run --shm-size config` gives the container exactly this; without the flag it shares the
+    # host's /dev/shm, and the spec's default when the key is missing is 64Mi.
+    if "sharedMemory" not in res or _memory_bytes(str(res["sharedMemory"])) < MIN_SHARED_MEMORY_BYTES:
+        raise ValueError(
+            f"{spec.name}: resources sharedMemory={res.get('sharedMemory')!r}: set at least 1Gi "
+            "(less shrinks /dev/shm below what the runner gives by default; 64Mi is the spec's default)"
+        )
+    if platform == "cpu":
+        # The CPU image neither needs nor uses a GPU: ask for none, so a scheduler can place it anywhere.
+        res = {k: v for k, v in res.items() if not k.startswith("gpu")} | {"gpu": 0}
+    elif not res.get("gpu"):
+        raise ValueError(f"{spec.name}: a {platform} image must ask for a GPU (resources gpu: 1 in app.yaml)")
+    return res
+
+
+def package_manifest(spec: AppSpec, paths: MapPaths = MapPaths(), platform: str = "cpu") -> dict[str, Any]:
+    """The Package Manifest (/etc/holoscan/pkg.json) for one app on `platform` (cpu, dgpu or igpu)."""
+    if platform not in PLATFORM_CONFIGS:
+        raise ValueError(f"platformConfig {platform!r} is not one of {', '.join(PLATFORM_CONFIGS)}")
     return {
         "apiVersion": MAP_API_VERSION,
         "applicationRoot": paths.app,
         "modelRoot": paths.models,
+        # The spec's array of {name, path relative to modelRoot}; holoscan-cli writes {name: absolute path},
+        # which no launcher reads.
         "models": [{"name": m, "path": m} for m in spec.models],
-        "resources": _resources(spec),
+        "resources": _resources(spec, platform),
         "version": spec.version,
         "platformConfig": platform,
     }
 
 
-def oci_labels(spec: AppSpec) -> dict[str, str]:
-    """OCI image labels/annotations; version equals app.json#version as the spec requires."""
+def oci_labels(spec: AppSpec, monai_deploy_sdk: str = "0.0.0", holoscan_sdk: str = "0.0.0") -> dict[str, str]:
+    """OCI image labels/annotations; version equals app.json#version as the spec requires.
+
+    `org.monai.deploy.app-sdk` and `org.nvidia.holoscan` are the labels holoscan-cli's Dockerfile sets (and
+    tools that tell a MAP from a HAP look for).
+    """
     return {
         "org.opencontainers.image.title": spec.title,
         "org.opencontainers.image.version": spec.version,
         "org.opencontainers.image.description": spec.suite_description,
         "org.opencontainers.image.vendor": spec.suite_name,
+        "org.monai.deploy.app-sdk": monai_deploy_sdk,
+        "org.nvidia.holoscan": holoscan_sdk,
     }
 
 
-def write_manifests(spec: AppSpec, out_dir: Path, sdk_version: str = "0.0.0") -> tuple[Path, Path]:
+def image_environment(spec: AppSpec, holoscan_sdk: str = "0.0.0", paths: MapPaths = MapPaths()) -> dict[str, str]:
+    """The image's environment: app.json#environment plus what holoscan-cli's Dockerfile also sets."""
+    return {
+        **app_manifest(spec, paths)["environment"],
+        "HOLOSCAN_TIMEOUT": str(app_manifest(spec, paths)["timeout"]),
+        "HOLOSCAN_VERSION": holoscan_sdk,
+        "PYTHONPATH": paths.app,
+        "MSK_MAPS_MODEL_CACHE": paths.model_cache,  # inference/model_cache.py: a process per study starts faster
+    }
+
+
+def write_manifests(
+    spec: AppSpec, out_dir: Path, sdk_version: str = "0.0.0", platform: str = "cpu"
+) -> tuple[Path, Path]:
     """Write app.json and pkg.json for one app into out_dir; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     app_json, pkg_json = out_dir / "app.json", out_dir / "pkg.json"
     app_json.write_text(json.dumps(app_manifest(spec, sdk_version=sdk_version), indent=2) + "\n")
-    pkg_json.write_text(json.dumps(package_manifest(spec), indent=2) + "\n")
+    pkg_json.write_text(json.dumps(package_manifest(spec, platform=platform), indent=2) + "\n")
     return app_json, pkg_json
 
 
@@ -237,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", type=Path, default=Path("app.yaml"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sdk-version", default="0.0.0")
+    parser.add_argument("--platform-config", choices=PLATFORM_CONFIGS, default="cpu")
     args = parser.parse_args(argv)
-    for path in write_manifests(app_spec(args.suite, args.app), args.out, args.sdk_version):
+    spec = app_spec(args.suite, args.app)
+    for path in write_manifests(spec, args.out, args.sdk_version, args.platform_config):
         print(path)
     return 0
 

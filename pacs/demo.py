@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("\nStopping the node and Orthanc ...")
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave Orthanc running
+            signal.signal(signum, signal.SIG_IGN)
         node.stop()
         orthanc.stop()
     return 0

@@ -88,6 +88,7 @@ class Node:
         """Lock and read back the storage folder, then load and check every model (all before listening)."""
         self.open_storage()
         self.runner.warm(list(self.config.apps))
+        self.runner.store.convert_to_mkldnn()  # the node lives for many studies: prepack the weights once
 
     def open_storage(self) -> None:
         """Lock the storage folder (one node per folder) and read every study record back."""

@@ -11,7 +11,6 @@ import logging
 import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
 from inference.preprocess import resize_bilinear
 
@@ -88,6 +87,9 @@ def draw_contours(rgb: np.ndarray, mask: np.ndarray, color: Color = (0, 255, 0))
     mask = np.asarray(mask, bool)
     if mask.shape != rgb.shape[:2]:
         raise ValueError(f"expected a mask of the picture's shape {rgb.shape[:2]}, got {mask.shape}")
+    # Imported here: only contour pictures (onfh_mri) need scipy.ndimage, ~0.2 s of every other app's start-up.
+    from scipy import ndimage
+
     # border_value=0 makes a region touching the image edge get an outline along that edge too.
     outline = mask & ~ndimage.binary_erosion(mask, border_value=0)
     out = rgb.copy()

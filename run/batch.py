@@ -14,11 +14,12 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
 
+from holoscan.core import Application
 from holoscan.schedulers import EventBasedScheduler
-from monai.deploy.core import Application
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from dicom_in.index_file import read_index
 from dicom_in.series_selection import SelectionRules
 from dicom_in.study_index import StudyIndex, index_folder, usable_cpus
 from inference.model_store import ModelError, ModelStore
@@ -82,6 +83,7 @@ class BatchOptions:
     optimize: bool = True
     workers: int = PIPELINE_WORKERS
     rules: Path | None = None  # a site's selection rules, merged over the app's
+    index_file: Path | None = None  # a stored index (python -m run.index) instead of scanning the input
 
 
 def batch_parser(description: str) -> argparse.ArgumentParser:
@@ -107,6 +109,7 @@ def batch_parser(description: str) -> argparse.ArgumentParser:
         help="scheduler threads: >1 overlaps reading, inference and writing of consecutive studies; 1 runs serially",
     )
     parser.add_argument("--rules", type=Path, help="site selection rules (JSON) merged over the app's own")
+    parser.add_argument("--index", type=Path, help="read the input's study index from this file (python -m run.index)")
     return parser
 
 
@@ -137,6 +140,7 @@ def options_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         optimize=not args.no_optimize,
         workers=args.workers,
         rules=args.rules,
+        index_file=args.index,
     )
 
 
@@ -156,8 +160,7 @@ class BatchApplication(Application):
     @classmethod
     def check_models(cls, store: ModelStore) -> None:
         """Load every model the app needs and check its contract; raises ModelError (the run does not start)."""
-        for name, kind in cls.info.models.items():
-            store.get(name, kind)
+        store.get_all(cls.info.models)
 
     @property
     def selection_rules(self) -> SelectionRules:
@@ -245,6 +248,16 @@ def begin_run(
         raise CannotStart(str(exc)) from exc
 
 
+def stored_index(options: BatchOptions) -> StudyIndex | None:
+    """The input's study index read from --index (IndexFileError, one line, if it does not fit the input); None
+    when the run scans the input itself."""
+    if options.index_file is None:
+        return None
+    index = read_index(options.index_file, options.input)
+    logger.info("Study index read from %s (%d studies)", options.index_file, len(index.studies))
+    return index
+
+
 def _checked_store(app_cls: type[BatchApplication], options: BatchOptions) -> ModelStore:
     """The app's models loaded and their contracts checked, its selection rules (with --rules) read."""
     store = ModelStore(options.models, options.device, optimize=options.optimize)
@@ -258,13 +271,17 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     options = parse_batch_args(sys.argv[1:] if argv is None else argv, app_cls.__doc__ or app_cls.info.name)
     start = perf_counter()
     try:
-        shard, lock, store = begin_run(options, "run", lambda: _checked_store(app_cls, options))
+        shard, lock, (store, stored) = begin_run(
+            options, "run", lambda: (_checked_store(app_cls, options), stored_index(options))
+        )
     except CannotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with lock:
-        index = index_folder(options.input, processes=usable_cpus())
+        index = stored or index_folder(options.input, processes=usable_cpus())
         plan = plan_run(index, options.output, shard, options.resume)
+        if len(plan.todo) > 1:  # a process per study does better without (same outputs: see convert_to_mkldnn)
+            store.convert_to_mkldnn()
         ledger = RunLedger(
             output_root=options.output,
             app=app_cls.info.name,

@@ -123,6 +123,8 @@ class SuiteRunner:
         """Run each app's graph over its planned studies (models warmed first); the ledger records all."""
         self.warm(list(ledger.apps))
         todo = sum(len(app_ledger.plan.todo) for app_ledger in ledger.apps.values())
+        if todo > 1:  # a process per study does better without (same outputs: see convert_to_mkldnn)
+            self.store.convert_to_mkldnn()
         with batch.progress_bar(todo, progress, unit="analysis") as bar, logging_redirect_tqdm():
             for app, app_ledger in ledger.apps.items():
                 plan: RunPlan = app_ledger.plan
@@ -157,12 +159,14 @@ def run_suite(argv: list[str] | None = None) -> int:
     # --rules is merged over every app's rules, as `python -m apps.<app> --rules` does: narrow with --apps.
     apps = list(dict.fromkeys(args.apps))
     try:
-        shard, lock, runner = begin_run(options, "suite", lambda: SuiteRunner(apps=apps, options=options))
+        shard, lock, (runner, stored) = begin_run(
+            options, "suite", lambda: (SuiteRunner(apps=apps, options=options), batch.stored_index(options))
+        )
     except CannotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with lock:
-        index = index_folder(options.input, processes=usable_cpus())
+        index = stored or index_folder(options.input, processes=usable_cpus())
         routes = runner.route(index, shard, options.progress)
         ledger = runner.plan(index, routes, options.output, shard, options.resume)
         counts = {app: len(uids) for app, uids in ledger.routed.items()}

@@ -7,7 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["dciodvfy_errors", "dciodvfy_path"]
+__all__ = ["PATIENT_AND_STUDY", "dciodvfy_errors", "dciodvfy_path"]
+
+# What every object we write copies from its source: the Patient and General Study modules' identifying attributes.
+PATIENT_AND_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+)
 
 
 def dciodvfy_path() -> str:

@@ -6,12 +6,32 @@ from pathlib import Path
 
 import torch
 
+from inference.model_meta import DetectorGeometry
 from training.export import export_torchscript
 from training.untrained_models import export_untrained_classifier, export_untrained_segmenter
 
-__all__ = ["export_fixture_classifier", "export_fixture_segmenter", "export_fixture_fragment_models"]
+__all__ = [
+    "export_fixture_classifier",
+    "export_fixture_segmenter",
+    "export_fixture_fragment_models",
+    "small_detector_geometry",
+]
 
 FIXTURE = "TEST FIXTURE: random weights, untrained"
+
+
+def small_detector_geometry(
+    strides: tuple[int, ...] = (8,), shapes: tuple[tuple[float, float], ...] = ((8.0, 8.0),)
+) -> DetectorGeometry:
+    """A detector geometry for hand-made heads: score > 0.5, top 10 per level, NMS 0.3, 3 per image."""
+    return DetectorGeometry(
+        feature_map_strides=strides,
+        base_anchor_shapes=shapes,
+        score_thresh=0.5,
+        topk_candidates_per_level=10,
+        nms_thresh=0.3,
+        detections_per_img=3,
+    )
 
 
 def export_fixture_classifier(models_dir: Path, name: str, seed: int = 0, input_size: int = 64) -> Path:

@@ -10,20 +10,52 @@ from typing import Any
 import torch
 from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
 from monai.apps.detection.networks.retinanet_network import RetinaNet
+from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
 from monai.losses import BoxGIoULoss
 from monai.networks.blocks.feature_pyramid_network import FeaturePyramidNetwork
 from torch import Tensor, nn
 
-from inference.box_detection import anchor_generator, build_detector
 from inference.model_meta import DetectorGeometry
 
 __all__ = [
+    "anchor_generator",
+    "build_detector",
     "DetectorConfig",
     "FragmentFeatureExtractor",
     "build_fragment_detector_network",
     "TrainableRetinaNetDetector",
     "build_trainable_detector",
 ]
+
+
+def anchor_generator(geometry: DetectorGeometry) -> AnchorGeneratorWithAnchorShape:
+    """Anchors (w, h) at the finest FPN level, scaled by each level's stride relative to the finest."""
+    strides = list(geometry.feature_map_strides)
+    scales = [s / strides[0] for s in strides]
+    shapes = [list(shape) for shape in geometry.base_anchor_shapes]
+    return AnchorGeneratorWithAnchorShape(feature_map_scales=scales, base_anchor_shapes=shapes, indexing="ij")
+
+
+def build_detector(network: torch.jit.ScriptModule | nn.Module, geometry: DetectorGeometry) -> RetinaNetDetector:
+    """MONAI's RetinaNetDetector (eval mode) around `network`, with the anchors and box selection of `geometry`.
+
+    The reference for the app's inference.retinanet_boxes.RetinaNetBoxes (tests/inference compares the two).
+    """
+    detector = RetinaNetDetector(
+        network=network,
+        anchor_generator=anchor_generator(geometry),
+        spatial_dims=2,
+        num_classes=1,
+        size_divisible=int(max(geometry.feature_map_strides)),
+    )
+    detector.set_box_selector_parameters(
+        score_thresh=geometry.score_thresh,
+        topk_candidates_per_level=geometry.topk_candidates_per_level,
+        nms_thresh=geometry.nms_thresh,
+        detections_per_img=geometry.detections_per_img,
+    )
+    return detector.eval()
+
 
 # Settings the app needs to reproduce the training-time geometry; the rest of DetectorConfig is training only.
 _GEOMETRY_FIELDS = (

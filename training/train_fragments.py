@@ -28,7 +28,12 @@ from tqdm import tqdm
 from inference.box_detection import DETECTOR_META_KEY, detect_boxes, to_detector_layout
 from inference.model_meta import ClassifierMeta, parse_model_meta
 from inference.square_crop import crop_model_input, crop_square
-from training.fragment_detector import DetectorConfig, build_fragment_detector_network, build_trainable_detector
+from training.fragment_detector import (
+    DetectorConfig,
+    build_detector,
+    build_fragment_detector_network,
+    build_trainable_detector,
+)
 from training.mobilenet_v2 import build_comparator, build_mobilenet_v2
 
 __all__ = [
@@ -374,7 +379,6 @@ def _evaluate(
     """Held-out detection metrics (scripted detector, as the app loads it) and classifier AUC on exact GT crops."""
     from sklearn.metrics import roc_auc_score
 
-    from inference.box_detection import build_detector
     from inference.model_meta import DetectorMeta
     from inference.model_store import ModelStore
     from training.detection_metrics import detection_metrics

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave Orthanc running
+            signal.signal(signum, signal.SIG_IGN)
         session.stop()
         print("viewer: stopped Orthanc and the web server")
     return 0

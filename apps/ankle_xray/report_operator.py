@@ -6,7 +6,7 @@ import hashlib
 import logging
 
 import numpy as np
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from apps.ankle_xray.fragment_call import CLASS_CONCEPTS, FragmentCall, call_fragment, study_summary
 from apps.ankle_xray.result_details import FragmentDetails, FragmentStudyDetails, RadiographDetails

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import torch
-from monai.deploy.core import Fragment
+from holoscan.core import Fragment
 
 from apps.onfh_mri.hip_regions import HipPayload, head_mask, hip_regions, series_geometry, series_volume
 from inference.model_meta import SegmenterMeta

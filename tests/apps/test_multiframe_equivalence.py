@@ -14,6 +14,7 @@ from phantoms.ankle_mri import generate_ankle_mri_dataset
 from phantoms.hip_mri import generate_hip_mri_dataset
 from tests.app_runner import run_app
 from tests.dicom_validation import dciodvfy_errors
+from tests.findings import assert_same_hips, assert_same_series_calls
 from tests.model_fixtures import export_fixture_classifier, export_fixture_segmenter
 from tests.multiframe import convert_folder
 
@@ -45,14 +46,8 @@ def test_olt_mri_finds_the_same_in_the_enhanced_copy(tmp_path: Path) -> None:
     export_fixture_classifier(tmp_path / "models", "olt_mri_t2", seed=2)
     single, enhanced, folder = _run_both(tmp_path, "olt_mri", truth["study_instance_uid"])
     assert single["status"] == enhanced["status"] == "ok"
-    a, b = single["details"], enhanced["details"]
-    assert [s["rule"] for s in a["series"]] == [s["rule"] for s in b["series"]] and len(a["series"]) == 4
-    for x, y in zip(a["series"], b["series"], strict=True):
-        assert x["present"] == y["present"]
-        assert y["probability"] == pytest.approx(x["probability"], abs=1e-5)
-        assert y["slice_probabilities"] == pytest.approx(x["slice_probabilities"], abs=1e-5)
-    assert b["study_call"]["present"] == a["study_call"]["present"]
-    assert b["study_call"]["probability"] == pytest.approx(a["study_call"]["probability"], abs=1e-5)
+    assert len(single["details"]["series"]) == 4
+    assert_same_series_calls(single, enhanced)
     outcome = next(o for o in enhanced["selection"] if o["outcome"] == "selected by T1 coronal")
     assert outcome["derived"]["instances"] == 1 and outcome["derived"]["images"] >= 3
     sr = _check_outputs(folder, enhanced)
@@ -66,14 +61,7 @@ def test_onfh_mri_grades_the_same_in_the_enhanced_copy(tmp_path: Path) -> None:
     export_fixture_segmenter(tmp_path / "models")
     single, enhanced, folder = _run_both(tmp_path, "onfh_mri", truth["study_instance_uid"])
     assert single["status"] == enhanced["status"] == "ok"
-    hips = single["details"]["hips"]
-    assert hips, "the locator must find a femoral head for this comparison to bite"
-    for side, hip in hips.items():
-        other = enhanced["details"]["hips"][side]
-        for key in ("grade", "head_pixels_key", "necrosis_pixels_key", "key_slice_index", "threshold"):
-            assert other[key] == hip[key], key
-        for key in ("head_area_mm2", "necrotic_area_mm2", "ratio_key_percent", "ratio_volume_percent"):
-            assert other[key] == pytest.approx(hip[key], abs=1e-4), key
+    assert_same_hips(single, enhanced)
     _check_outputs(folder, enhanced)
     seg = hd.seg.segread(folder / "segmentation_seg.dcm")
     sources = {

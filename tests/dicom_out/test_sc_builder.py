@@ -9,20 +9,7 @@ from pydicom.dataset import Dataset
 
 from dicom_out.sc_builder import build_secondary_capture, patient_orientation
 from tests.dicom_factory import mr_slice
-from tests.dicom_validation import dciodvfy_errors
-
-PATIENT_AND_STUDY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyID",
-)
+from tests.dicom_validation import PATIENT_AND_STUDY, dciodvfy_errors
 
 
 def _write(source: Dataset, rgb: np.ndarray, path: Path) -> Path:

@@ -17,22 +17,10 @@ from dicom_out.sr_builder import build_measurement_report
 from dicom_out.sr_content import box_region
 from dicom_out.uids import derived_uid
 from tests.dicom_factory import mr_slice
-from tests.dicom_validation import dciodvfy_errors
+from tests.dicom_validation import PATIENT_AND_STUDY, dciodvfy_errors
 
 STUDY = "1.2.826.0.1.1"
 SR_SOP = "1.2.826.0.1.4"
-PATIENT_AND_STUDY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyID",
-)
 
 
 @pytest.fixture()

@@ -4,25 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from inference.box_detection import anchor_generator, build_detector, detect_boxes, to_detector_layout, to_source_box
-from inference.model_meta import DetectorGeometry
+from inference.box_detection import box_detector, detect_boxes, to_detector_layout, to_source_box
+from tests.model_fixtures import small_detector_geometry
+from training.fragment_detector import build_detector
 
 
-def _geometry(strides=(8,), shapes=((8.0, 8.0),)) -> DetectorGeometry:
-    return DetectorGeometry(
-        feature_map_strides=strides,
-        base_anchor_shapes=shapes,
-        score_thresh=0.5,
-        topk_candidates_per_level=10,
-        nms_thresh=0.3,
-        detections_per_img=3,
-    )
-
-
-def test_anchor_geometry_from_meta() -> None:
-    generator = anchor_generator(_geometry((8, 16), ((8.0, 8.0), (12.0, 6.0))))
-    widths = [(c[:, 2] - c[:, 0]).tolist() for c in generator.cell_anchors]
-    assert widths == [[8.0, 12.0], [16.0, 24.0]]
+def test_images_go_to_the_detector_columns_first() -> None:
     images = torch.zeros(1, 1, 32, 64)
     assert to_detector_layout(images).shape == (1, 1, 64, 32)
 
@@ -42,9 +29,9 @@ class _FixedHead(torch.nn.Module):
         return {self.cls_key: [logits], self.box_reg_key: [torch.zeros(b, 4, dim0 // 8, dim1 // 8)]}
 
 
-def test_detect_boxes_returns_column_x_and_uses_meta_thresholds() -> None:
-    detector = build_detector(_FixedHead(), _geometry())
-    assert detector.box_selector.score_thresh == 0.5 and detector.box_selector.detections_per_img == 3
+@pytest.mark.parametrize("build", [box_detector, build_detector], ids=["app", "monai"])
+def test_detect_boxes_returns_column_x_and_uses_meta_thresholds(build) -> None:
+    detector = build(_FixedHead(), small_detector_geometry())
     [(boxes, scores)] = detect_boxes(detector, torch.zeros(1, 1, 32, 64))  # H=32, W=64
     # cell (column 5, row 1) of stride 8 → centre (44, 12), anchor 8x8
     np.testing.assert_allclose(boxes, [[40, 8, 48, 16]])

@@ -1,13 +1,21 @@
-"""Each MAP image, loaded from its OCI archive and run with podman (no network, non-root, mounted folders),
-finds what a direct `python -m apps.<app>` run finds on the same phantom studies; `show` and `extract` work.
+"""Each MAP image, loaded from its OCI archive and run with podman the ways platforms run it, finds what a direct
+`python -m apps.<app>` run finds on the same phantom studies; `show`, `env` and `extract` work as holoscan-cli's
+tools do.
 
-Needs root, buildah/podman/runc on PATH and dist/<suite>_<app>-<version>.oci.tar (from `make package`);
-with MAP_TEST_BUILD=1 (`make package-test` sets it) a missing archive is built first. Skipped otherwise.
+Launches:
+* the image's own entrypoint (`podman run IMAGE`), over a plain folder of studies;
+* exactly as the MONAI Deploy Workflow Manager's Docker plugin does (MONAI Deploy Express' workflows):
+  entrypoint `/bin/bash -c`, command `python3 -u /opt/holoscan/app/`, `--user 1000:1000`,
+  HOLOSCAN_INPUT_PATH/HOLOSCAN_OUTPUT_PATH as env, input mounted read-only, no network, over the
+  Informatics Gateway's layout (`dcm/<study>/<series>/<sop>.dcm` + `.dcm.json` sidecars);
+* as the pods of deploy/kubernetes/ (olt_mri): the index Job's container, then each Indexed Job pod's.
+
+Needs root, buildah/podman/runc and jq on PATH (`make package-tools`) and dist/<suite>_<app>-<version>.oci.tar
+(from `make package`); with MAP_TEST_BUILD=1 (`make package-test` sets it) a missing archive is built first.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -18,11 +26,15 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.output_compare import csv_rows, failure_rows, study_results
 from tests.packaging._load import REPO, load_script
+from tests.packaging.ig_layout import write_ig_layout
 
 mm = load_script("map_manifest")
 bm = load_script("build_map")
@@ -35,8 +47,9 @@ PHANTOM_KIND = {"olt_mri": "ankle-mri", "ankle_xray": "ankle-xray", "onfh_mri": 
 STORAGE = Path(os.environ.get("MAP_STORAGE", str(bm.BuildConfig.storage)))
 DIST = Path(os.environ.get("MAP_DIST", str(REPO / "dist")))
 MODELS = Path(os.environ.get("MAP_MODELS", str(REPO / "models")))
-# Run-dependent values: wall times and timestamps, and the UIDs minted for each new DICOM object.
-VOLATILE_KEY = re.compile(r"(seconds|_s$|time|started|finished|elapsed|duration|created|output_.*uid)", re.I)
+K8S = REPO / "deploy" / "kubernetes" / "msk-maps-olt_mri.yaml"
+IN, OUT = "/var/holoscan/input", "/var/holoscan/output"
+STACK = ["/bin/sh", "-c", 'ulimit -s 32768 2>/dev/null; exec "$@"', "sh"]
 
 
 def _podman(*args: str) -> list[str]:
@@ -50,16 +63,31 @@ def _run_args() -> list[str]:
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     nofile = 65536 if nofile == resource.RLIM_INFINITY else min(nofile, 65536)
     nproc = 32768 if nproc == resource.RLIM_INFINITY else min(nproc // 2, 32768)
-    return [
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--ulimit",
-        f"nofile={nofile}:{nofile}",
-        "--ulimit",
-        f"nproc={nproc}:{nproc}",
-    ]
+    limits = ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+    return ["run", "--rm", "--network", "none", *limits]
+
+
+def _workflow_manager_run(ref: str, inp: Path, out: Path, *app_flags: str) -> list[str]:
+    """The container the Workflow Manager's Docker plugin creates for a MONAI Deploy Express workflow task
+    (`entrypoint: "/bin/bash,-c"`, `command: "python3 -u /opt/holoscan/app/"`, `user: "1000:1000"`, env_*)."""
+    command = " ".join(["python3 -u /opt/holoscan/app/", *app_flags])
+    return _podman(
+        *_run_args(),
+        "--user",
+        "1000:1000",
+        "--entrypoint",
+        json.dumps(["/bin/bash", "-c"]),
+        "-e",
+        f"HOLOSCAN_INPUT_PATH={IN}",
+        "-e",
+        f"HOLOSCAN_OUTPUT_PATH={OUT}",
+        "-v",
+        f"{inp}:{IN}:ro",
+        "-v",
+        f"{out}:{OUT}",
+        ref,
+        command,
+    )
 
 
 def _archive(spec) -> Path:
@@ -69,18 +97,13 @@ def _archive(spec) -> Path:
 def _prerequisites(name: str) -> str | None:
     """Why this app's image test cannot run here, or None when it can."""
     if os.geteuid() != 0:
-        return "needs root (rootful podman with a private vfs store)"
-    missing = [t for t in ("podman", "buildah", "runc") if shutil.which(t) is None]
+        return "needs root (rootful podman with a private store)"
+    missing = [t for t in ("podman", "buildah", "runc", "jq") if shutil.which(t) is None]
     if missing:
-        return f"{', '.join(missing)} not on PATH (apt-get install -y buildah podman runc debootstrap)"
+        return f"{', '.join(missing)} not on PATH (make package-tools)"
     spec = mm.app_spec(REPO / "app.yaml", name)
     if name not in PHANTOM_KIND:
         return f"no phantom kind known for {name}"
-    probe = subprocess.run(
-        [sys.executable, "-m", "phantoms", PHANTOM_KIND[name], "--help"], cwd=REPO, capture_output=True
-    )
-    if probe.returncode != 0:
-        return f"`python -m phantoms {PHANTOM_KIND[name]}` not available yet"
     if _archive(spec).exists():
         return None
     if os.environ.get("MAP_TEST_BUILD") != "1":
@@ -91,17 +114,6 @@ def _prerequisites(name: str) -> str | None:
     if shutil.which("debootstrap") is None:
         return "debootstrap not on PATH"
     return None
-
-
-def _comparable(value):
-    """A result with run-dependent fields dropped and floats rounded, for finding-by-finding comparison."""
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items() if not VOLATILE_KEY.search(k)}
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 5)
-    return value
 
 
 def _sha256(path: Path) -> str:
@@ -115,11 +127,27 @@ def _writable_dir(path: Path) -> Path:
     return path
 
 
+def _readable(root: Path) -> Path:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
+
+
+def _run(command: list[str], what: str, timings: dict[str, float]) -> subprocess.CompletedProcess:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    timings[what] = timings.get(what, 0.0) + time.perf_counter() - start
+    assert done.returncode == 0, f"{what}: {done.stderr[-3000:]}"
+    return done
+
+
 @pytest.fixture(scope="module", params=mm.list_apps(REPO / "app.yaml"))
-def image(request, tmp_path_factory):
+def image(request):
     """(spec, image ref, timings) of one app's MAP, loaded into the private store from its OCI archive."""
     name = request.param
     reason = _prerequisites(name)
+    if reason and os.environ.get("MAP_TEST_BUILD") == "1":
+        pytest.fail(f"{name}: {reason}")  # `make package-test` promised to build and run it
     if reason:
         pytest.skip(f"{name}: {reason}")
     spec = mm.app_spec(REPO / "app.yaml", name)
@@ -129,88 +157,113 @@ def image(request, tmp_path_factory):
         args = ["--apps", name, "--models-dir", str(MODELS), "--dist", str(DIST), "--storage", str(STORAGE)]
         assert bm.main(args) == 0
         timings["build"] = time.perf_counter() - start
-    start = time.perf_counter()
-    out = subprocess.run(_podman("load", "-i", str(_archive(spec))), capture_output=True, text=True, check=True)
-    timings["load"] = time.perf_counter() - start
     ref = f"localhost/{spec.image}:{spec.version}"
-    assert ref in out.stdout + out.stderr or subprocess.run(_podman("image", "exists", ref)).returncode == 0
+    _run(_podman("load", "-i", str(_archive(spec))), "load", timings)
+    assert subprocess.run(_podman("image", "exists", ref)).returncode == 0
     return spec, ref, timings
 
 
+@dataclass(frozen=True)
+class Runs:
+    """One app's phantom input (plain and in the Gateway's layout), the containers' and direct runs' outputs."""
+
+    spec: object
+    ref: str
+    plain: Path
+    gateway: Path
+    entrypoint_out: Path
+    workflow_out: Path
+    direct_plain: Path
+    direct_gateway: Path
+    export: Path
+
+
 @pytest.fixture(scope="module")
-def run_outputs(image, tmp_path_factory):
-    """Phantom input, the container's output, the extracted package and a direct run's output on the extract."""
+def runs(image, tmp_path_factory) -> Runs:
     spec, ref, timings = image
     tmp = tmp_path_factory.mktemp(f"map_{spec.name}")
-    inp = tmp / "input"
-    stack = ["/bin/sh", "-c", 'ulimit -s 32768 2>/dev/null; exec "$@"', "sh"]
-    phantom = [sys.executable, "-m", "phantoms", PHANTOM_KIND[spec.name], "--out", str(inp)]
-    subprocess.run(stack + phantom + ["--patients", "2", "--seed", "1"], cwd=REPO, check=True, capture_output=True)
-    for path in [inp, *inp.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    out_ctr = _writable_dir(tmp / "out_container")
-    start = time.perf_counter()
-    run = subprocess.run(
-        _podman(
-            *_run_args(),
-            "-v",
-            f"{inp}:/var/holoscan/input:ro",
-            "-v",
-            f"{out_ctr}:/var/holoscan/output",
-            ref,
-            "--no-progress",
-        ),
-        capture_output=True,
-        text=True,
-    )
-    timings["container run"] = time.perf_counter() - start
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "below the recommended minimum" not in run.stderr  # Holoscan's warning: the entrypoint raised the stack
+    plain, gateway = tmp / "input", tmp / "gateway"
+    phantom = [sys.executable, "-m", "phantoms", PHANTOM_KIND[spec.name], "--out", str(plain)]
+    subprocess.run(STACK + phantom + ["--patients", "2", "--seed", "1"], cwd=REPO, check=True, capture_output=True)
+    assert write_ig_layout(plain, gateway) > 0
+    _readable(plain), _readable(gateway)
+
+    entrypoint_out = _writable_dir(tmp / "out_entrypoint")
+    mounts = ["-v", f"{plain}:{IN}:ro", "-v", f"{entrypoint_out}:{OUT}"]
+    done = _run(_podman(*_run_args(), *mounts, ref, "--no-progress"), "container (entrypoint)", timings)
+    assert "below the recommended minimum" not in done.stderr  # Holoscan's warning: the stack was raised
+    workflow_out = _writable_dir(tmp / "out_workflow_manager")
+    done = _run(_workflow_manager_run(ref, gateway, workflow_out), "container (workflow manager)", timings)
+    assert "below the recommended minimum" not in done.stderr  # app/__main__.py raised it, no entrypoint did
+
     export = _writable_dir(tmp / "export")
-    extract = subprocess.run(
-        _podman(*_run_args(), "-v", f"{export}:/var/run/holoscan/export", ref, "extract"),
+    _run(_podman(*_run_args(), "-v", f"{export}:/var/run/holoscan/export", ref, "extract"), "extract", timings)
+    direct = {}
+    for name, source in (("direct_plain", plain), ("direct_gateway", gateway)):
+        direct[name] = tmp / name
+        command = [sys.executable, "-m", spec.module, "-i", str(source), "-o", str(direct[name])]
+        command += ["-m", str(export / "models"), "--no-progress"]
+        start = time.perf_counter()
+        subprocess.run(STACK + command, cwd=REPO, check=True, capture_output=True)
+        timings[name] = time.perf_counter() - start
+    logger.info("%s timings: %s", spec.name, {k: round(v, 1) for k, v in timings.items()})
+    return Runs(spec, ref, plain, gateway, entrypoint_out, workflow_out, **direct, export=export)
+
+
+def _same_findings(ours: Path, theirs: Path, ours_input: str, theirs_input: str) -> None:
+    assert study_results(ours) and study_results(ours) == study_results(theirs)
+    assert csv_rows(ours, "results.csv") == csv_rows(theirs, "results.csv")
+    assert (ours / "run.json").exists()
+    # Unusable inputs too, by path relative to the input folder (mounted elsewhere in the container).
+    assert failure_rows(ours, "failures.csv", ours_input) == failure_rows(theirs, "failures.csv", theirs_input)
+
+
+def test_the_images_entrypoint_finds_what_a_direct_run_finds(runs):
+    _same_findings(runs.entrypoint_out, runs.direct_plain, IN, str(runs.plain))
+
+
+def test_launched_as_the_workflow_manager_does_it_finds_what_a_direct_run_finds(runs):
+    _same_findings(runs.workflow_out, runs.direct_gateway, IN, str(runs.gateway))
+
+
+def test_over_the_gateways_layout_every_study_is_analysed_and_no_sidecar_is_a_failure(runs):
+    studies = {p.name for p in (runs.gateway / "dcm").iterdir()}
+    # The Gateway's copy holds the same studies and the same findings as the plain folder.
+    assert set(study_results(runs.workflow_out)) == studies
+    assert study_results(runs.workflow_out) == study_results(runs.entrypoint_out)
+    sidecars = [item for item, _ in failure_rows(runs.workflow_out, "failures.csv", IN) if item.endswith(".dcm.json")]
+    assert not sidecars, f"{len(sidecars)} .dcm.json sidecars reported as failures, e.g. {sidecars[:2]}"
+
+
+def _shown(output: str) -> dict[str, dict]:
+    """holoscan-cli tools' `show` output: a banner per manifest, then its JSON."""
+    parts = re.split(r"^=+ (app|pkg)\.json =+$", output, flags=re.MULTILINE)
+    return {parts[i]: json.loads(parts[i + 1]) for i in range(1, len(parts), 2)}
+
+
+def test_show_env_and_the_command_work_as_holoscan_clis_tools_expect(image, tmp_path):
+    spec, ref, _ = image
+    shown = _shown(subprocess.run(_podman(*_run_args(), ref, "show"), capture_output=True, text=True).stdout)
+    assert shown["app"] == mm.app_manifest(spec, sdk_version=shown["app"]["sdkVersion"])
+    assert shown["pkg"] == mm.package_manifest(spec)
+    tools = _podman(*_run_args(), "--entrypoint", "/var/holoscan/tools", ref)
+    for part in ("app", "pkg"):
+        only = _shown(subprocess.run([*tools, "show", part], capture_output=True, text=True, check=True).stdout)
+        assert list(only) == [part] and only[part] == shown[part]
+    env = subprocess.run([*tools, "env"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert f"HOLOSCAN_APPLICATION={mm.MapPaths().app}" in env and "HOLOSCAN_TIMEOUT=0" in env
+    # tools.sh launches the app with `jq -r '.command | fromjson | join(" ")'` on app.json.
+    app_json = tmp_path / "app.json"
+    app_json.write_text(json.dumps(shown["app"]))
+    jq = subprocess.run(["jq", "-r", '.command | fromjson | join(" ")', str(app_json)], capture_output=True, text=True)
+    assert jq.returncode == 0 and jq.stdout.strip() == "python3 -u /opt/holoscan/app/"
+    # That command starts the app (its --help here) inside the image, as tools.sh's `eval` would.
+    helped = subprocess.run(
+        _podman(*_run_args(), "--entrypoint", json.dumps(["/bin/bash", "-c"]), ref, jq.stdout.strip() + " --help"),
         capture_output=True,
         text=True,
     )
-    assert extract.returncode == 0, extract.stderr
-    out_direct = tmp / "out_direct"
-    start = time.perf_counter()
-    direct = [sys.executable, "-m", spec.module, "-i", str(inp), "-o", str(out_direct), "-m", str(export / "models")]
-    subprocess.run(stack + direct + ["--no-progress"], cwd=REPO, check=True, capture_output=True)
-    timings["direct run"] = time.perf_counter() - start
-    logger.info("%s timings: %s", spec.name, {k: round(v, 1) for k, v in timings.items()})
-    return spec, ref, inp, out_ctr, out_direct, export
-
-
-def test_container_finds_what_a_direct_run_finds(run_outputs):
-    spec, _, inp, out_ctr, out_direct, _ = run_outputs
-    ctr_results = sorted(p.relative_to(out_ctr) for p in out_ctr.glob("*/result.json"))
-    direct_results = sorted(p.relative_to(out_direct) for p in out_direct.glob("*/result.json"))
-    assert ctr_results and ctr_results == direct_results
-    for rel in ctr_results:
-        ours = _comparable(json.loads((out_ctr / rel).read_text()))
-        theirs = _comparable(json.loads((out_direct / rel).read_text()))
-        assert ours == theirs, f"{spec.name}: {rel} differs"
-    with open(out_ctr / "results.csv") as a, open(out_direct / "results.csv") as b:
-        assert list(csv.DictReader(a)) == list(csv.DictReader(b))
-    assert (out_ctr / "run.json").exists()
-    # Unusable inputs too, by path relative to the input folder (mounted elsewhere in the container).
-    assert _failures(out_ctr, "/var/holoscan/input") == _failures(out_direct, str(inp))
-
-
-def _failures(out: Path, input_root: str) -> list[tuple[str, str]]:
-    with open(out / "failures.csv") as f:
-        return sorted((row["item"].replace(input_root, "IN"), row["reason"]) for row in csv.DictReader(f))
-
-
-def test_show_prints_the_manifests_generated_from_app_yaml(image):
-    spec, ref, _ = image
-    out = subprocess.run(_podman(*_run_args(), ref, "show"), capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    parts = re.split(r"^== .*$", out.stdout, flags=re.MULTILINE)
-    app_json, pkg_json = json.loads(parts[1]), json.loads(parts[2])
-    assert app_json == mm.app_manifest(spec, sdk_version=app_json["sdkVersion"])
-    assert pkg_json == mm.package_manifest(spec)
+    assert helped.returncode == 0 and "--index" in helped.stdout, helped.stderr[-2000:]
 
 
 def test_image_config_labels_user_and_environment(image):
@@ -221,10 +274,13 @@ def test_image_config_labels_user_and_environment(image):
     config = info["Config"]
     assert config["User"] not in ("", "root", "0", "0:0")
     env = dict(e.split("=", 1) for e in config["Env"])
-    assert env["HOLOSCAN_INPUT_PATH"] == "/var/holoscan/input" and env["HOLOSCAN_MODEL_PATH"] == "/opt/holoscan/models"
-    for key, value in mm.oci_labels(spec).items():
+    assert env["HOLOSCAN_INPUT_PATH"] == IN and env["HOLOSCAN_MODEL_PATH"] == "/opt/holoscan/models"
+    sdk = bm.sdk_versions(sys.executable)
+    assert env["HOLOSCAN_TIMEOUT"] == "0" and env["HOLOSCAN_VERSION"] == sdk.holoscan
+    for key, value in mm.oci_labels(spec, sdk.monai_deploy, sdk.holoscan).items():
         assert config["Labels"][key] == value
-    # The image's user is not root and may raise its stack to what Holoscan wants (the entrypoint does).
+    assert config["Labels"]["org.monai.deploy.app-sdk"] == sdk.monai_deploy != "0.0.0"
+    # The image's user is not root and may raise its stack to what Holoscan wants.
     probe = subprocess.run(
         _podman(*_run_args(), "--entrypoint", "/bin/sh", ref, "-c", "id -u; ulimit -s 32768; ulimit -s"),
         capture_output=True,
@@ -233,12 +289,24 @@ def test_image_config_labels_user_and_environment(image):
     ).stdout.split()
     assert probe[0] != "0"
     assert probe[-1] in ("32768", "unlimited")
+    # Each model's frozen module and hash, made at build time where MSK_MAPS_MODEL_CACHE points (read-only).
+    cache = env["MSK_MAPS_MODEL_CACHE"]
+    listed = subprocess.run(
+        _podman(*_run_args(), "--entrypoint", "/bin/sh", ref, "-c", f"ls {cache}; test -w {cache} || echo read-only"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for model in spec.models:
+        assert sorted(Path(n).suffix for n in listed if n.startswith(f"{model}-")) == [".json", ".ts"], listed
+    assert listed[-1] == "read-only"
 
 
-def test_extract_copies_app_models_docs_and_manifests(run_outputs):
-    spec, _, _, _, _, export = run_outputs
+def test_extract_copies_app_models_docs_and_manifests(runs):
+    spec, export = runs.spec, runs.export
     module_dir = Path(*spec.module.split("."))
     assert (export / "app" / module_dir / "app.py").exists()
+    assert (export / "app" / "__main__.py").read_text() == (REPO / "packaging" / "app_main.py").read_text()
     for model in spec.models:
         extracted = export / "models" / model / f"{model}.ts"
         assert extracted.exists()
@@ -248,3 +316,38 @@ def test_extract_copies_app_models_docs_and_manifests(run_outputs):
     assert (export / "docs" / "README.md").exists()
     assert json.loads((export / "config" / "pkg.json").read_text()) == mm.package_manifest(spec)
     assert (export / "config" / "app.yaml").read_text() == spec.manifest_path.read_text()
+
+
+def _pod_run(ref: str, container: dict, volumes: dict[str, Path], env: dict[str, str]) -> list[str]:
+    """podman run of one Kubernetes container spec: its command, args, workingDir, mounts, the pod's user."""
+    mounts = []
+    for mount in container.get("volumeMounts", []):
+        if mount["name"] in volumes:
+            suffix = ":ro" if mount.get("readOnly") else ""
+            mounts += ["-v", f"{volumes[mount['name']]}:{mount['mountPath']}{suffix}"]
+    flags = [*mounts, "--user", "1000:1000", "--entrypoint", json.dumps(container["command"])]
+    flags += ["-w", container.get("workingDir", "/var/holoscan")]
+    for key, value in env.items():
+        flags += ["-e", f"{key}={value}"]
+    return _podman(*_run_args(), *flags, ref, *container.get("args", []))
+
+
+def test_the_kubernetes_pods_commands_run_the_image_and_the_parts_equal_one_run(image, runs, tmp_path):
+    spec, ref, timings = image
+    if spec.name != "olt_mri":
+        pytest.skip("deploy/kubernetes/ shows olt_mri")
+    index_job, app_job = yaml.safe_load_all(K8S.read_text())
+    out = _writable_dir(tmp_path / "out")
+    volumes = {"input": runs.plain, "output": out}
+    index = index_job["spec"]["template"]["spec"]["containers"][0]
+    _run(_pod_run(ref, index, volumes, {}), "kubernetes index job", timings)
+    pod = app_job["spec"]["template"]["spec"]
+    wait = pod["initContainers"][0]
+    parts = app_job["spec"]["completions"]
+    for part in range(parts):
+        _run(_pod_run(ref, wait, volumes, {}), "kubernetes init container", timings)
+        done = _run(_pod_run(ref, pod["containers"][0], volumes, {"JOB_COMPLETION_INDEX": str(part)}), "pod", timings)
+        assert "Study index read from" in done.stderr
+    assert study_results(out) == study_results(runs.direct_plain)
+    for part in range(parts):
+        assert json.loads((out / f"run.part{part}of{parts}.json").read_text())["shard"]["part_id"] == part

@@ -231,7 +231,11 @@ def test_failed_sends_wait_with_backoff_stay_queued_on_disk_and_go_when_the_pacs
         assert sorted(str(ds.SOPInstanceUID) for ds in received) == sorted(
             str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in radiographs
         )
-        assert json.loads((node.spool.records_dir / "1.5.json").read_text())["sends"]["pacs"]["status"] == "sent"
+        # the node says done in memory and in status.json first, then saves the record: wait for the save
+        record_file = node.spool.records_dir / "1.5.json"
+        while json.loads(record_file.read_text())["state"] != State.DONE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert json.loads(record_file.read_text())["sends"]["pacs"]["status"] == "sent"
         line = study_line(record)
         assert line.startswith("Study 1.5 sent: ankle_xray ok: 2 radiographs | sent: pacs ok after ")
     finally:

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from monai.data.box_utils import box_iou
 
-from inference.box_detection import DETECTOR_META_KEY, build_detector, detect_boxes
+from inference.box_detection import DETECTOR_META_KEY, box_detector, detect_boxes
 from inference.model_meta import DetectorMeta, parse_model_meta
 from training.export import export_torchscript
-from training.fragment_detector import DetectorConfig, build_fragment_detector_network
+from training.fragment_detector import DetectorConfig, build_detector, build_fragment_detector_network
 from training.train_fragments import XraySample, detector_meta, train_detector
 
 SIZE = 64
@@ -100,6 +101,17 @@ def test_training_lowers_loss_and_scripted_copy_detects(tmp_path) -> None:
         truth = (sample.boxes[0, :2] + sample.boxes[0, 2:]) / 2
         assert np.abs(centre - truth).max() < 4
         assert box_iou(boxes[:1], sample.boxes)[0, 0] >= 0.3
+    # The apps' torch-only box selection (inference.retinanet_boxes) gives MONAI's detections on a trained
+    # detector: the same boxes, scores and order, also crowded (many candidates per level, NMS across levels).
+    images = torch.from_numpy(np.stack([s.image for s in test]))[:, None]
+    crowded = replace(contract.detector, score_thresh=0.001, nms_thresh=0.6, detections_per_img=40)
+    for geometry in (contract.detector, crowded):
+        expected = detect_boxes(build_detector(loaded, geometry), images)
+        found = detect_boxes(box_detector(loaded, geometry), images)
+        for (boxes, scores), (ref_boxes, ref_scores) in zip(found, expected, strict=True):
+            np.testing.assert_allclose(boxes, ref_boxes, rtol=0, atol=1e-4)
+            np.testing.assert_array_equal(scores, ref_scores)
+    assert sum(len(boxes) for boxes, _ in found) >= 8 * 10
 
 
 def test_training_is_deterministic_and_accepts_empty_images() -> None:

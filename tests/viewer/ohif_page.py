@@ -21,6 +21,8 @@ __all__ = [
     "image_to_viewport",
     "changed",
     "error_boundary_shown",
+    "render_again",
+    "svg_shapes",
     "VIEWPORT_CANVAS",
 ]
 
@@ -114,3 +116,17 @@ def changed(before: np.ndarray, after: np.ndarray, threshold: int = 24) -> np.nd
 def error_boundary_shown(page) -> bool:
     """True when OHIF replaced the viewer with its "Something went wrong" screen."""
     return page.get_by_text("Something went wrong").count() > 0
+
+
+def render_again(page) -> None:
+    """Ask cornerstone to render every viewport again (annotation layers are drawn on the image-rendered event)."""
+    page.evaluate("() => cornerstone.getRenderingEngines().forEach(engine => engine.render())")
+    time.sleep(0.5)
+
+
+def svg_shapes(page) -> int:
+    """How many SVG shapes (annotation drawings) the viewport holds: for messages when nothing shows."""
+    return page.evaluate(
+        "() => document.querySelectorAll('.cornerstone-viewport-element svg :is(rect, path, polyline, line, circle)')"
+        ".length"
+    )
