@@ -10,11 +10,17 @@ PYTHON ?= python3
 OLT_MODELS := models/olt_mri_t1/olt_mri_t1.ts models/olt_mri_t2/olt_mri_t2.ts
 XRAY_MODELS := models/ankle_xray_detector/ankle_xray_detector.ts models/ankle_xray_classifier/ankle_xray_classifier.ts
 ONFH_MODELS := models/onfh_mri_femoral_head/onfh_mri_femoral_head.ts
-# What every demo model build reads; each app's models also depend on their own training/phantom modules.
+# What every demo model build reads; each app's models also depend on their own training/phantom modules and on the
+# app itself, since every build ends by running the app over unseen phantoms (training/study_gates.py).
 TRAIN_COMMON := $(VENV)/.installed training/export.py training/metrics.py training/evaluate.py training/plots.py \
-	training/splits.py phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
+	training/splits.py training/study_gates.py training/cpu_threads.py training/app_evaluation.py \
+	phantoms/dicom_headers.py $(wildcard inference/*.py) dicom_in/pixel_decode.py
 
-.PHONY: install models demo pacs-demo test lint bench bench-paper-size clean ohif view view-test
+# A recipe that fails (a model build whose app misses a target on its unseen phantoms) leaves no target behind, so the
+# next `make models` builds and checks it again instead of taking the ungated weights as up to date.
+.DELETE_ON_ERROR:
+
+.PHONY: install models ablation demo pacs-demo test lint bench bench-paper-size clean ohif view view-test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,19 +31,33 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 # Deterministic demo models trained on phantoms (minutes on 2 CPU cores); rebuilt when their training code changes.
+# Each build fails when the app misses a target on its unseen phantom set (see the model cards).
 $(OLT_MODELS) &: $(TRAIN_COMMON) training/build_demo_models.py training/train_classifier.py \
-		training/classifier_cam.py training/olt_manifest.py phantoms/ankle_mri.py
+		training/classifier_cam.py training/olt_manifest.py training/evaluate_olt.py phantoms/ankle_mri.py \
+		$(wildcard apps/olt_mri/*.py)
 	$(STACK) $(PY) -m training.build_demo_models --models-dir models --work build/demo-training
 
-$(XRAY_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*fragment*.py training/mobilenet_v2.py phantoms/ankle_xray.py \
-		phantoms/pixel_encoding.py training/ankle_xray*.py apps/ankle_xray/*.py)
+$(XRAY_MODELS) &: $(TRAIN_COMMON) $(filter-out training/ankle_xray_comparators.py, $(wildcard training/*fragment*.py \
+		training/mobilenet_v2.py phantoms/ankle_xray.py phantoms/pixel_encoding.py training/ankle_xray*.py \
+		apps/ankle_xray/*.py))
 	$(STACK) $(PY) -m training.ankle_xray_models --models-dir models --work build/demo-training/ankle_xray
 
-$(ONFH_MODELS) &: $(TRAIN_COMMON) $(wildcard training/*segment*.py training/femoral_unet.py phantoms/hip_mri.py \
-		training/onfh*.py training/evaluate_onfh.py apps/onfh_mri/*.py)
+$(ONFH_MODELS) &: $(TRAIN_COMMON) $(filter-out training/onfh_ablation.py, $(wildcard training/*segment*.py \
+		training/femoral_unet.py phantoms/hip_mri.py training/onfh*.py training/evaluate_onfh.py apps/onfh_mri/*.py))
 	$(STACK) $(PY) -m training.onfh_models --models-dir models --work build/demo-training/onfh_mri
 
-models: $(OLT_MODELS) $(XRAY_MODELS) $(ONFH_MODELS)
+# The three apps' builds are independent and each trains on one thread (training/cpu_threads.py): they run side by
+# side, so the two cores of a small machine both work (one after the other they took about 21 minutes at load ~2).
+MODEL_JOBS ?= 3
+models:
+	$(MAKE) --no-print-directory -j$(MODEL_JOBS) $(OLT_MODELS) $(XRAY_MODELS) $(ONFH_MODELS)
+
+# The comparisons that do not fit the models' time budget (about 40 minutes on 2 cores): onfh plain vs geo-pixel
+# U-Net over three training seeds, and ankle_xray's four classifier networks. They write ABLATION.md and
+# COMPARATORS.md under models/, which are committed and quoted by the next `make models` build's cards.
+ablation: install
+	$(STACK) $(PY) -m training.onfh_ablation --models-dir models --work build/ablation/onfh_mri
+	$(STACK) $(PY) -m training.ankle_xray_comparators --models-dir models --work build/ablation/ankle_xray
 
 demo: models
 	rm -rf $(DEMO)

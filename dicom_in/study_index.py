@@ -9,7 +9,8 @@ What the index does with each entry of the folder (the rule for files that are n
   indexed; references to missing files make it one failure naming how many are missing.
 * Not DICOM by its first bytes, with the name of a file archives and exports put beside DICOM files
   (COMPANION_KINDS: `*.dcm.json` sidecars, `ground_truth.json` and other JSON, README and text, CSV,
-  XML/HTML, pictures, PDF, checksums, viewer programs and system files): skipped and counted per kind.
+  XML/HTML, pictures, PDF, NumPy arrays, checksums, viewer programs and system files): skipped and counted
+  per kind.
 * Anything else is a failure with a one-line reason: a `.dcm` or unknown file that is not DICOM, a
   truncated or unreadable header, a header without the UIDs, a DICOM object without pixel data (SR, KOS,
   presentation state), a header over the per-file memory budget.
@@ -71,6 +72,7 @@ COMPANION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "markup": ((), (".xml", ".html", ".htm", ".css", ".js")),
     "picture": ((), (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".ico", ".svg")),
     "pdf": ((), (".pdf",)),
+    "array": ((), (".npy", ".npz")),  # NumPy arrays, e.g. the masks research exports keep beside the images
     "checksum": ((), (".md5", ".sha1", ".sha256", ".sfv")),
     "program_or_system": (
         ("thumbs.db", "desktop.ini", "autorun.inf"),

@@ -287,6 +287,7 @@ def write_ankle_mri_study(
     if anatomy.lesion_center is not None:
         lesion_center = [round(c + s, 3) for c, s in zip(anatomy.lesion_center, anatomy.shift, strict=True)]
     truth = {
+        "kind": "ankle-mri",
         "patient_id": patient_id,
         "study_instance_uid": patient.study_uid,
         "lesion": bool(has_lesion),

@@ -2,9 +2,17 @@
 
 Each study has an AP or mortise view and, in about half the studies, a lateral view. Bones are implicit shapes
 (tapered capsules, ellipses, half-planes) in mm, drawn as marrow plus a bright cortical rim and summed like
-X-ray attenuation. Some AP/mortise views carry a fragment just distal to the tip of the lateral malleolus:
-a lateral malleolar avulsion fracture (LMAF: angular, not corticated, with a matching notch cut from the tip)
-or a subfibular ossicle (SFO: smooth oval with a cortical rim, tip intact).
+X-ray attenuation. Some studies carry a fragment at the tip of the lateral malleolus: a lateral malleolar
+avulsion fracture (LMAF: angular, not corticated, with a matching notch cut from the tip) or a subfibular ossicle
+(SFO: smooth oval with a cortical rim, tip intact). It is clear on the frontal view and faint on the lateral one,
+where it overlaps the talus and calcaneus.
+
+What makes them hard (issue 15): a quarter of the fragments are 2-4 mm; half lie free under the tip, the rest
+over the malleolus or displaced over the talus; a third of the SFOs have a faint rim and a third of the LMAFs
+smooth, rounded corners; a third of the exposures are low-dose (several times the quantum noise); half the views
+are rotated by up to 15 degrees, and every view is off-centre by up to 12 % of the field; and look-alikes appear,
+most often on images without a fragment: an accessory ossicle at its own site (os subtibiale under the medial
+malleolus, os trigonum behind the talus on the lateral), a calcified vessel, a skin fold.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import argparse
 import json
 import logging
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +39,7 @@ __all__ = [
     "CLASSES",
     "GROUND_TRUTH_FILE",
     "Fragment",
+    "Lookalike",
     "Radiograph",
     "add_subcommand",
     "generate_ankle_xray_dataset",
@@ -50,18 +59,34 @@ _EDGE_MM = 0.35  # width of the soft step at a shape's border (anti-aliasing bef
 
 @dataclass(frozen=True)
 class Fragment:
-    """One fragment's tight box (x0, y0, x1, y1 in pixels, continuous) and class ("LMAF" or "SFO")."""
+    """One fragment's tight box (x0, y0, x1, y1 in pixels, continuous), class ("LMAF" or "SFO") and how it was drawn:
+    longest diameter, placement (PLACEMENTS) and appearance ("clear rim"/"faint rim" for an SFO, "sharp edge"/
+    "smooth edge" for an LMAF), and its contrast relative to a frontal view's (1, or faint on a lateral view)."""
 
     box: tuple[int, int, int, int]
     kind: str
+    size_mm: float = 0.0
+    placement: str = ""
+    appearance: str = ""
+    visibility: float = 1.0
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """A structure that is not a perimalleolar fragment (accessory ossicle, calcified vessel, skin fold); ossicles
+    carry their box, the others run across the image (None)."""
+
+    kind: str
+    box: tuple[int, int, int, int] | None
 
 
 @dataclass
 class Radiograph:
-    """A rendered radiograph: MONOCHROME2-like image in [0, 1] (bone bright) and its fragments."""
+    """A rendered radiograph: MONOCHROME2-like image in [0, 1] (bone bright), its fragments and look-alikes."""
 
     image: np.ndarray
     fragments: list[Fragment] = field(default_factory=list)
+    lookalikes: list[Lookalike] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- shapes (mm)
@@ -120,6 +145,46 @@ def _bone(f: np.ndarray, marrow: float, cortex: float, cortex_mm: float, depth_m
 
 
 # ---------------------------------------------------------------------------------------------- rendering
+# What makes a radiograph hard, drawn per image (issue 15: the earlier phantoms let every network score AUC 1.000).
+SMALL_FRAGMENT_MM = (2.0, 4.0)
+SMALL_FRAGMENT_SHARE = 0.25
+PLACEMENTS = ("below_tip", "over_malleolus", "over_talus")
+PLACEMENT_WEIGHTS = (0.5, 0.25, 0.25)
+FAINT_RIM_SHARE = 0.35  # SFOs whose cortical rim is barely brighter than their marrow
+SMOOTH_EDGE_SHARE = 0.35  # LMAFs with rounded corners instead of sharp ones
+LOW_DOSE_SHARE = 0.3
+ROTATED_SHARE = 0.5
+ROTATION_DEG = 15.0
+OFF_CENTRE = 0.12  # of the field of view, either way
+LOOKALIKE_SHARE = {True: 0.4, False: 0.6}  # images with a fragment / without one
+LATERAL_FRAGMENT_CONTRAST = (0.25, 0.45)  # of the frontal view's: a fragment barely visible on the lateral
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where the anatomy lies on the detector: rotation (radians) and shift (mm) about the image centre."""
+
+    angle: float
+    shift: tuple[float, float]
+
+
+def _grid(rows: int, columns: int, s: float, frame: _Frame) -> Grid:
+    """Anatomy coordinates (mm) of every pixel centre: the image grid rotated and shifted by `frame`."""
+    yy = (np.arange(rows, dtype=np.float32)[:, None] + 0.5) * np.float32(s)
+    xx = (np.arange(columns, dtype=np.float32)[None, :] + 0.5) * np.float32(s)
+    cx, cy = columns * s / 2.0, rows * s / 2.0
+    cos, sin = np.float32(np.cos(frame.angle)), np.float32(np.sin(frame.angle))
+    u, v = xx - np.float32(cx + frame.shift[0]), yy - np.float32(cy + frame.shift[1])
+    return cos * u - sin * v + np.float32(cx), sin * u + cos * v + np.float32(cy)
+
+
+def _draw_frame(rng: np.random.Generator, height: float, width: float) -> _Frame:
+    limit = ROTATION_DEG if rng.random() < ROTATED_SHARE else 3.0
+    angle = float(np.deg2rad(rng.uniform(-limit, limit)))
+    shift = (float(rng.uniform(-OFF_CENTRE, OFF_CENTRE) * width), float(rng.uniform(-OFF_CENTRE, OFF_CENTRE) * height))
+    return _Frame(angle, shift)
+
+
 def render_ankle_radiograph(
     rng: np.random.Generator,
     *,
@@ -130,45 +195,56 @@ def render_ankle_radiograph(
     fragment: str | None = None,
     mirror: bool = False,
 ) -> Radiograph:
-    """Render one ankle radiograph (no I/O); `fragment` ("LMAF"/"SFO") is only drawn on AP/mortise views."""
+    """Render one ankle radiograph (no I/O). A `fragment` ("LMAF"/"SFO") sits at the lateral malleolus: clearly on
+    an AP/mortise view, faintly (superimposed on the talus and calcaneus) on a lateral one."""
     if view not in VIEWS:
         raise ValueError(f"Unknown view {view!r}; expected one of {VIEWS}")
     if fragment is not None and fragment not in CLASSES:
         raise ValueError(f"Unknown fragment class {fragment!r}; expected one of {CLASSES}")
-    if fragment is not None and view == "LATERAL":
-        raise ValueError("Fragments are only drawn on AP and mortise views")
     s = float(pixel_spacing_mm)
-    # float32 and broadcasting (row, column) vectors: rendering time matters for 40-study datasets.
-    yy = np.arange(rows, dtype=np.float32)[:, None]
-    xx = np.arange(columns, dtype=np.float32)[None, :]
-    p: Grid = ((xx + 0.5) * np.float32(s), (yy + 0.5) * np.float32(s))
+    height, width = rows * s, columns * s
+    p = _grid(rows, columns, s, _draw_frame(rng, height, width))
     size = float(rng.uniform(0.9, 1.1))  # patient scale
     texture = gaussian_filter(rng.standard_normal((rows, columns), dtype=np.float32), 0.8 / s) * np.float32(0.25)
     if view == "LATERAL":
-        density, fragments = _lateral(rng, p, size, rows * s, columns * s), []
+        density, fragments, lookalikes = _lateral(rng, p, size, height, width, fragment, texture)
     else:
-        density, fragments = _frontal(rng, p, size, rows * s, columns * s, view == "MORTISE", fragment, texture)
+        density, fragments, lookalikes = _frontal(rng, p, size, height, width, view == "MORTISE", fragment, texture)
     density = density * (1.0 + texture * (density > 0.3))
     # Heel effect and uneven exposure: a gentle linear gradient.
+    yy = np.arange(rows, dtype=np.float32)[:, None]
+    xx = np.arange(columns, dtype=np.float32)[None, :]
     tilt_y, tilt_x = float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.04, 0.04))
     density = density * (1.0 + tilt_y * (yy / rows - 0.5) + tilt_x * (xx / columns - 0.5))
     image = gaussian_filter(density, sigma=float(rng.uniform(0.5, 0.9)))
-    image = image + float(rng.uniform(0.006, 0.014)) * rng.standard_normal(image.shape, dtype=np.float32)
+    # Quantum noise: fewer photons behind bone, so more noise there; a low-dose exposure has several times more.
+    noise = float(rng.uniform(0.02, 0.035) if rng.random() < LOW_DOSE_SHARE else rng.uniform(0.006, 0.014))
+    image = image + noise * (0.7 + 0.6 * np.clip(image, 0, 1)) * rng.standard_normal(image.shape, dtype=np.float32)
     image = np.clip(image / 1.25, 0.0, 1.0).astype(np.float32)
-    boxes = [Fragment(_box(mask), kind) for mask, kind in fragments]
+    boxes = [Fragment(_box(mask), kind, **drawn) for mask, kind, drawn in fragments]
+    found = [Lookalike(kind, _box(mask) if mask is not None else None) for mask, kind in lookalikes]
     if mirror:
         image = np.ascontiguousarray(image[:, ::-1])
-        boxes = [Fragment((columns - b.box[2], b.box[1], columns - b.box[0], b.box[3]), b.kind) for b in boxes]
-    return Radiograph(image, boxes)
+        boxes = [replace(b, box=_mirrored(b.box, columns)) for b in boxes]
+        found = [Lookalike(a.kind, _mirrored(a.box, columns) if a.box else None) for a in found]
+    return Radiograph(image, boxes, found)
+
+
+def _mirrored(box: tuple[int, int, int, int], columns: int) -> tuple[int, int, int, int]:
+    return (columns - box[2], box[1], columns - box[0], box[3])
 
 
 def _window(p: Grid, centre: tuple[float, float], radius: float) -> tuple[slice, slice]:
-    """Rows and columns of the grid within `radius` mm of `centre` (small shapes are evaluated only there)."""
-    rows = np.flatnonzero(np.abs(p[1][:, 0] - centre[1]) <= radius)
-    cols = np.flatnonzero(np.abs(p[0][0, :] - centre[0]) <= radius)
+    """Rows and columns of the image whose anatomy coordinates lie within `radius` mm of `centre` (a box)."""
+    near = (np.abs(p[0] - centre[0]) <= radius) & (np.abs(p[1] - centre[1]) <= radius)
+    rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
     if rows.size == 0 or cols.size == 0:
-        raise ValueError(f"A fragment at {centre} mm falls outside the image")
+        raise ValueError(f"A shape at {centre} mm falls outside the image")
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _cut(p: Grid, block: tuple[slice, slice]) -> Grid:
+    return p[0][block], p[1][block]
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -182,6 +258,10 @@ def _soft_tissue(f: np.ndarray, depth_mm: float, level: float) -> np.ndarray:
     return level * np.sqrt(np.clip(-f / depth_mm, 0.0, 1.0)) * _inside(f) + 0.02
 
 
+Shapes = list[tuple[np.ndarray | None, str]]  # look-alikes: mask (None: runs across the image), kind
+Drawn = list[tuple[np.ndarray, str, dict[str, Any]]]  # fragments: mask, class, how it was drawn
+
+
 def _frontal(
     rng: np.random.Generator,
     p: Grid,
@@ -191,8 +271,8 @@ def _frontal(
     mortise: bool,
     fragment: str | None,
     texture: np.ndarray,
-) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
-    """AP/mortise density in a right-ankle frame (fibula on the image left); returns density and fragment masks."""
+) -> tuple[np.ndarray, Drawn, Shapes]:
+    """AP/mortise density in a right-ankle frame (fibula on the image left): density, fragments, look-alikes."""
     x, y = p
     joint = height * rng.uniform(0.42, 0.55)  # tibial plafond
     xc = width * rng.uniform(0.46, 0.54)
@@ -208,7 +288,8 @@ def _frontal(
     shaft = _capsule(p, (xt + 2.0, -20.0), (xt, joint - 30.0 * size), rt, rt * 1.05)
     flare = _ellipse(p, (xt - 1.0, joint - 14.0 * size), (size * rng.uniform(22.0, 25.0), 18.0 * size))
     tibia = np.maximum(_smin(shaft, flare, 6.0), y - joint)
-    medial = _capsule(p, (xt + 17.0 * size, joint - 8.0), (xt + 16.0 * size, joint + 11.0 * size), 6.0 * size, 4.5)
+    medial_tip = (xt + 16.0 * size, joint + 11.0 * size)
+    medial = _capsule(p, (xt + 17.0 * size, joint - 8.0), medial_tip, 6.0 * size, 4.5)
     tibia = _smin(tibia, np.maximum(medial, -(y - joint) - 8.0), 2.0)
     density = density + _bone(tibia, marrow, cortex, 2.2, 14.0)
     # Talus under the plafond, with the calcaneus overlapping below it.
@@ -232,15 +313,21 @@ def _frontal(
     malleolus = _smin(malleolus, _capsule(p, (xm, joint - 8.0), tip_centre, rm, tip_r), 3.0)
     fibula = np.minimum(fib_shaft, malleolus)
     fibula_density = _bone(fibula, marrow * 0.95, cortex, 1.6, 9.0)
-    fragments: list[tuple[np.ndarray, str]] = []
+    fragments: Drawn = []
     if fragment is not None:
-        frag_density, frag_mask, notch = _fragment(rng, p, fragment, tip, tip_r, texture)
+        placement = str(rng.choice(PLACEMENTS, p=PLACEMENT_WEIGHTS))
+        frag_density, frag_mask, notch, drawn = _fragment(rng, p, fragment, tip, tip_r, texture, placement, 1.0)
         if notch is not None:
             # The donor defect removes bone without a cortical rim: a fresh fracture surface.
             fibula_density = fibula_density * (1.0 - notch)
         density = density + frag_density
-        fragments.append((frag_mask, fragment))
-    return density + fibula_density, fragments
+        fragments.append((frag_mask, fragment, drawn))
+    lookalikes: Shapes = []
+    if rng.random() < LOOKALIKE_SHARE[fragment is not None]:
+        # An accessory ossicle under the medial malleolus (os subtibiale) looks like an SFO in the wrong place.
+        sites = {"os_subtibiale": (medial_tip, 4.5)}
+        density, lookalikes = _lookalikes(rng, p, density, sites, leg_half, xc, joint)
+    return density + fibula_density, fragments, lookalikes
 
 
 def _fragment(
@@ -250,28 +337,41 @@ def _fragment(
     tip: tuple[float, float],
     tip_r: float,
     texture: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Density and mask of one fragment below the malleolar tip and, for an LMAF, the donor notch (0..1)."""
+    placement: str,
+    visibility: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """Density, mask, the LMAF's donor notch (0..1) and how the fragment was drawn (Fragment's fields).
+
+    `placement`: "below_tip" (free, 1-3 mm under the tip), "over_malleolus" (superimposed on the tip) or
+    "over_talus" (displaced medially, over the talus). `visibility` scales its contrast (the lateral view: faint).
+    """
     shape = np.broadcast_shapes(p[0].shape, p[1].shape)
-    span = float(rng.uniform(*FRAGMENT_SIZE_MM))  # longest diameter
-    # Mostly straight down, sometimes a little lateral (image left) or medial.
-    direction = float(np.deg2rad(90.0 + rng.uniform(-35.0, 25.0)))
+    small = rng.random() < SMALL_FRAGMENT_SHARE
+    span = float(rng.uniform(*(SMALL_FRAGMENT_MM if small else FRAGMENT_SIZE_MM)))  # longest diameter
+    if placement == "over_talus":
+        direction = float(np.deg2rad(90.0 - rng.uniform(35.0, 65.0)))  # down and medial (image right)
+        gap = float(rng.uniform(2.0, 6.0))
+    else:
+        direction = float(np.deg2rad(90.0 + rng.uniform(-35.0, 25.0)))  # mostly straight down
+        gap = float(rng.uniform(1.0, 3.0) if placement == "below_tip" else -rng.uniform(0.3, 0.7) * span)
     d = (float(np.cos(direction)), float(np.sin(direction)))
-    gap = float(rng.uniform(1.0, 3.0))
     angle = float(rng.uniform(0.0, np.pi))
-    contrast = float(rng.uniform(0.8, 1.25))
+    contrast = float(rng.uniform(0.7, 1.25)) * visibility
     density = np.zeros(shape, np.float32)
     mask = np.zeros(shape, bool)
     if kind == "SFO":
         axes = (span / 2.0, span / 2.0 * float(rng.uniform(0.6, 0.9)))
         reach = axes[1] + (axes[0] - axes[1]) * abs(np.cos(angle - direction))
         centre = (tip[0] + d[0] * (gap + reach), tip[1] + d[1] * (gap + reach))
-        rows, cols = _window(p, centre, span)
-        f = _ellipse((p[0][:, cols], p[1][rows, :]), centre, axes, angle)
-        cortex_mm = float(rng.uniform(0.8, 1.2))
-        density[rows, cols] = _bone(f, 0.17 * contrast, 0.42 * contrast, cortex_mm, 3.0)
-        mask[rows, cols] = f < 0.0
-        return density, mask, None
+        block = _window(p, centre, span)
+        f = _ellipse(_cut(p, block), centre, axes, angle)
+        cortex_mm = min(float(rng.uniform(0.8, 1.2)), 0.3 * span)
+        faint = rng.random() < FAINT_RIM_SHARE
+        rim = rng.uniform(0.15, 0.35) if faint else rng.uniform(0.7, 1.1)
+        density[block] = _bone(f, 0.17 * contrast, 0.42 * contrast * float(rim), cortex_mm, 3.0)
+        mask[block] = f < 0.0
+        drawn = {"size_mm": round(span, 2), "placement": placement, "visibility": round(visibility, 3)}
+        return density, mask, None, {**drawn, "appearance": "faint rim" if faint else "clear rim"}
     # LMAF: an angular piece pulled off the tip; the notch is the same outline left behind in the bone.
     n = int(rng.integers(5, 8))
     angles = angle + np.linspace(0.0, 2.0 * np.pi, n, endpoint=False) + rng.uniform(-0.35, 0.35, n)
@@ -279,34 +379,99 @@ def _fragment(
     vertices = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
     diameter = float(np.max(np.hypot(*(vertices[:, None, :] - vertices[None, :, :]).transpose(2, 0, 1))))
     vertices *= span / diameter  # `span` is the fragment's longest extent, as for the SFO
+    # A smooth-edged piece: the outline of a smaller polygon grown by a rounding radius (corners become arcs).
+    smooth = rng.random() < SMOOTH_EDGE_SHARE
+    rounding = float(rng.uniform(0.2, 0.35)) * span if smooth else 0.0
+    core = vertices * (1.0 - 2.0 * rounding / span)
     toward = vertices @ np.array(d)
     # The notch sits in the tip, shifted to one side so that a shoulder of the malleolus is left standing.
     side = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.3, 0.7)) * tip_r
     back = float(toward.min()) * 0.45  # negative: into the bone
     notch_centre = (tip[0] + d[0] * back - d[1] * side, tip[1] + d[1] * back + d[0] * side)
-    rows, cols = _window(p, notch_centre, span)
+    block = _window(p, notch_centre, span)
     notch = np.zeros(shape, np.float32)
-    notch[rows, cols] = _inside(_polygon((p[0][:, cols], p[1][rows, :]), notch_centre, vertices * 0.9))
+    notch[block] = _inside(_polygon(_cut(p, block), notch_centre, core * 0.9) - rounding * 0.9)
     shift = gap - float(toward.min())
     centre = (tip[0] + d[0] * shift - d[1] * side, tip[1] + d[1] * shift + d[0] * side)
     twist = float(rng.uniform(-0.4, 0.4))  # the piece rotates as it is pulled away
     cos, sin = np.cos(twist), np.sin(twist)
-    turned = vertices @ np.array([[cos, sin], [-sin, cos]])
-    rows, cols = _window(p, centre, span)
-    f = _polygon((p[0][:, cols], p[1][rows, :]), centre, turned)
-    level = 0.33 * contrast * (1.0 + 1.5 * texture[rows, cols])  # mottled, no rim
-    density[rows, cols] = _inside(f) * level
-    mask[rows, cols] = f < 0.0
-    return density, mask, notch
+    turned = core @ np.array([[cos, sin], [-sin, cos]])
+    block = _window(p, centre, span)
+    f = _polygon(_cut(p, block), centre, turned) - rounding
+    level = 0.33 * contrast * (1.0 + 1.5 * texture[block])  # mottled, no rim
+    density[block] = _inside(f) * level
+    mask[block] = f < 0.0
+    drawn = {"size_mm": round(span, 2), "placement": placement, "visibility": round(visibility, 3)}
+    return density, mask, notch, {**drawn, "appearance": "smooth edge" if smooth else "sharp edge"}
 
 
-def _lateral(rng: np.random.Generator, p: Grid, size: float, height: float, width: float) -> np.ndarray:
-    """Lateral view density: tibia, overlapping fibula, talar dome and neck, calcaneus (anterior to the right)."""
+def _lookalikes(
+    rng: np.random.Generator,
+    p: Grid,
+    density: np.ndarray,
+    ossicle_sites: dict[str, tuple[tuple[float, float], float]],
+    leg_half: float,
+    xc: float,
+    joint: float,
+) -> tuple[np.ndarray, Shapes]:
+    """Add one or two structures that are not perimalleolar fragments: an accessory ossicle at its own site,
+    a calcified vessel (tram-track lines) or a skin fold (a faint edge across the soft tissue)."""
+    kinds = ["ossicle", "vessel", "skin_fold"]
+    chosen = [kinds[i] for i in rng.permutation(3)[: int(rng.integers(1, 3))]]
+    found: Shapes = []
+    x, y = p
+    for kind in chosen:
+        if kind == "ossicle":
+            name, (site, reach) = next(iter(ossicle_sites.items()))
+            span = float(rng.uniform(3.0, 9.0))
+            angle = float(rng.uniform(0.0, np.pi))
+            axes = (span / 2.0, span / 2.0 * float(rng.uniform(0.6, 0.9)))
+            centre = (site[0] + rng.uniform(-2.0, 2.0), site[1] + reach + rng.uniform(1.0, 3.0) + axes[1])
+            block = _window(p, centre, span)
+            f = _ellipse(_cut(p, block), centre, axes, angle)
+            contrast = float(rng.uniform(0.8, 1.2))
+            density[block] += _bone(f, 0.17 * contrast, 0.42 * contrast, min(1.0, 0.3 * span), 3.0)
+            mask = np.zeros(density.shape, bool)
+            mask[block] = f < 0.0
+            found.append((mask, name))
+        elif kind == "vessel":
+            # Two thin parallel calcified walls along a gently curving artery, in segments.
+            x0 = xc + float(rng.uniform(-0.8, 0.8)) * leg_half
+            bend, wavelength = float(rng.uniform(2.0, 8.0)), float(rng.uniform(40.0, 90.0))
+            centre_x = x0 + bend * np.sin(y / wavelength * 2.0 * np.pi + float(rng.uniform(0, 6.3)))
+            half_gap, wall = float(rng.uniform(1.0, 1.8)), float(rng.uniform(0.25, 0.45))
+            walls = np.minimum(np.abs(np.abs(x - centre_x) - half_gap), 10.0)
+            segments = np.sin(y / float(rng.uniform(4.0, 9.0)) + float(rng.uniform(0, 6.3))) > -0.3
+            density += float(rng.uniform(0.05, 0.12)) * np.exp(-((walls / wall) ** 2)) * segments
+            found.append((None, "vessel_calcification"))
+        else:
+            # A skin fold: a faint step in soft-tissue thickness along a long, gently curved line.
+            slope = float(np.tan(np.deg2rad(rng.uniform(-60.0, 60.0))))
+            offset = joint + float(rng.uniform(-30.0, 40.0))
+            curve = y - (offset + slope * (x - xc) + 4.0 * np.sin(x / 25.0))
+            step = float(rng.uniform(0.02, 0.05))
+            density += step * np.clip(curve / 0.8, 0.0, 1.0) * np.exp(-np.clip(curve, 0.0, None) / 12.0)
+            found.append((None, "skin_fold"))
+    return density, found
+
+
+def _lateral(
+    rng: np.random.Generator,
+    p: Grid,
+    size: float,
+    height: float,
+    width: float,
+    fragment: str | None,
+    texture: np.ndarray,
+) -> tuple[np.ndarray, Drawn, Shapes]:
+    """Lateral view: tibia, overlapping fibula, talar dome and neck, calcaneus (anterior to the right); a fragment
+    under the fibular tip is superimposed on the talus and calcaneus and drawn faint."""
     x, y = p
     joint = height * rng.uniform(0.38, 0.5)
     xt = width * rng.uniform(0.4, 0.5)
     marrow, cortex = rng.uniform(0.22, 0.3), rng.uniform(0.25, 0.4)
-    leg = np.abs(x - xt) - size * rng.uniform(36.0, 42.0)
+    leg_half = size * rng.uniform(36.0, 42.0)
+    leg = np.abs(x - xt) - leg_half
     foot = _ellipse(p, (xt + 25.0 * size, joint + 45.0 * size), (75.0 * size, 35.0 * size), -0.1)
     limb = _smin(np.where(y < joint + 30.0, leg, leg + (y - joint - 30.0)), foot, 10.0)
     density = _soft_tissue(limb, 25.0, rng.uniform(0.22, 0.3))
@@ -321,8 +486,23 @@ def _lateral(rng: np.random.Generator, p: Grid, size: float, height: float, widt
     density = density + _bone(talus, marrow * 0.95, cortex * 0.9, 1.4, 10.0)
     calcaneus = _ellipse(p, (xt - 8.0 * size, joint + 50.0 * size), (34.0 * size, 16.0 * size), -0.25)
     density = density + _bone(calcaneus, marrow, cortex * 0.8, 1.4, 10.0)
-    fibula = _capsule(p, (xt - 8.0 * size, -20.0), (xt - 9.0 * size, joint + 14.0 * size), 7.0 * size, 6.0 * size)
-    return density + 0.7 * _bone(fibula, marrow, cortex, 1.6, 8.0)
+    tip_r = 6.0 * size
+    tip_centre = (xt - 9.0 * size, joint + 14.0 * size)
+    fibula = _capsule(p, (xt - 8.0 * size, -20.0), tip_centre, 7.0 * size, tip_r)
+    density = density + 0.7 * _bone(fibula, marrow, cortex, 1.6, 8.0)
+    fragments: Drawn = []
+    if fragment is not None:
+        tip = (tip_centre[0], tip_centre[1] + tip_r)
+        visibility = float(rng.uniform(*LATERAL_FRAGMENT_CONTRAST))
+        frag_density, frag_mask, _, drawn = _fragment(rng, p, fragment, tip, tip_r, texture, "below_tip", visibility)
+        density = density + frag_density
+        fragments.append((frag_mask, fragment, drawn))
+    lookalikes: Shapes = []
+    if rng.random() < LOOKALIKE_SHARE[fragment is not None]:
+        # The os trigonum sits behind the talus's posterior process (image left of the dome).
+        sites = {"os_trigonum": ((xt - 22.0 * size, joint + 24.0 * size), 2.0)}
+        density, lookalikes = _lookalikes(rng, p, density, sites, leg_half, xt, joint)
+    return density, fragments, lookalikes
 
 
 # ---------------------------------------------------------------------------------------------- DICOM
@@ -464,7 +644,11 @@ def _write_image(
         "rows": spec.rows,
         "columns": spec.columns,
         "pixel_spacing_mm": [round(spec.pixel_spacing_mm, 4)] * 2,
-        "fragments": [{"box": list(f.box), "class": f.kind} for f in rendered.fragments],
+        "fragments": [
+            {"box": list(f.box), "class": f.kind, **{k: v for k, v in asdict(f).items() if k not in ("box", "kind")}}
+            for f in rendered.fragments
+        ],
+        "lookalikes": [{"kind": a.kind, "box": list(a.box) if a.box else None} for a in rendered.lookalikes],
     }
 
 
@@ -504,7 +688,7 @@ def write_ankle_xray_study(
     rendered: list[tuple[_ImageSpec, Radiograph]] = []
     for view, syntax in zip(views, syntaxes, strict=True):
         rows, columns, spacing = _geometry(rng, view)
-        kind = fragment if view != "LATERAL" else None
+        kind = fragment
         spec = _ImageSpec(view, modality, photometric, bits_stored, rows, columns, spacing, syntax, kind)
         mirror = laterality == "L"
         image = render_ankle_radiograph(

@@ -7,22 +7,40 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["truths_with_results", "write_rows", "parse_evaluation_args"]
+from run.plan import RESULT_FILE, study_folder_name
+
+__all__ = ["StudyPair", "study_results_dir", "truths_with_results", "write_rows", "parse_evaluation_args"]
 
 
-def truths_with_results(
-    truth_root: Path, results_root: Path, kind: str
-) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any] | None]]:
-    """(ground_truth.json path, truth, the app's result.json or None) for every phantom study of `kind`."""
+class StudyPair(NamedTuple):
+    """A phantom study's truth and what the app wrote for it (result None when it wrote nothing)."""
+
+    truth_path: Path
+    truth: dict[str, Any]
+    result: dict[str, Any] | None
+    study_dir: Path
+
+
+def study_results_dir(results_root: Path, app: str, study_uid: str) -> Path:
+    """The study's output folder: OUT/<study> of an app's run, or OUT/<app>/<study> of the suite's (python -m apps)."""
+    folder = study_folder_name(study_uid)
+    own = Path(results_root) / folder
+    in_suite = Path(results_root) / app / folder
+    return in_suite if not own.is_dir() and in_suite.is_dir() else own
+
+
+def truths_with_results(truth_root: Path, results_root: Path, kind: str, app: str) -> Iterator[StudyPair]:
+    """Every phantom study of `kind` under truth_root with `app`'s result.json from an app or suite run folder."""
     for truth_path in sorted(Path(truth_root).rglob("ground_truth.json")):
         truth = json.loads(truth_path.read_text(encoding="utf-8"))
         if truth.get("kind") != kind:
             continue
-        result_path = Path(results_root) / truth["study_instance_uid"] / "result.json"
+        study_dir = study_results_dir(results_root, app, truth["study_instance_uid"])
+        result_path = study_dir / RESULT_FILE
         result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
-        yield truth_path, truth, result
+        yield StudyPair(truth_path, truth, result, study_dir)
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -39,6 +57,8 @@ def parse_evaluation_args(description: str, argv: list[str] | None) -> argparse.
     """--truth (phantom folder), --results (the app's output folder), --out (where the metrics go)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--truth", type=Path, required=True, help="phantom folder with ground_truth.json files")
-    parser.add_argument("--results", type=Path, required=True, help="the app's output folder")
+    parser.add_argument(
+        "--results", type=Path, required=True, help="the app's output folder, or the suite's (python -m apps)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args(argv)

@@ -10,7 +10,14 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-__all__ = ["wilson_interval", "delong_auc_ci", "bootstrap_ci", "binary_classification_metrics", "format_metric"]
+__all__ = [
+    "wilson_interval",
+    "delong_auc_ci",
+    "bootstrap_ci",
+    "proportion",
+    "binary_classification_metrics",
+    "format_metric",
+]
 
 
 def wilson_interval(successes: int, total: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -63,12 +70,14 @@ def bootstrap_ci(
     """Percentile bootstrap interval, resampling groups (patients) when given so clustered rows stay together."""
     labels, scores = np.asarray(labels), np.asarray(scores, float)
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    unique = np.unique(groups)
-    members = {g: np.flatnonzero(groups == g) for g in unique}
+    unique, first, counts = np.unique(groups, return_index=True, return_counts=True)
+    members = [np.flatnonzero(groups == g) for g in unique]
+    singletons = bool(np.all(counts == 1))  # one row per group: a draw of groups is a draw of rows
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n):
-        idx = np.concatenate([members[g] for g in rng.choice(unique, size=len(unique), replace=True)])
+        drawn = rng.choice(len(unique), size=len(unique), replace=True)
+        idx = first[drawn] if singletons else np.concatenate([members[g] for g in drawn])
         if len(np.unique(labels[idx])) < 2:
             continue
         value = statistic(labels[idx], scores[idx])
@@ -80,7 +89,8 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def _proportion(successes: int, total: int, what: str) -> dict[str, object]:
+def proportion(successes: int, total: int, what: str = "cases") -> dict[str, object]:
+    """successes/total with its Wilson 95% interval and the counts; value None (and why) when total is 0."""
     if total == 0:
         return {"value": None, "ci_low": None, "ci_high": None, "reason": f"no {what}"}
     low, high = wilson_interval(successes, total)
@@ -99,6 +109,33 @@ def _f1(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(2 * tp / denominator) if denominator else float("nan")
 
 
+def _rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUC as the Mann-Whitney statistic (ties count half), equal to sklearn's roc_auc_score and far cheaper."""
+    ranks = stats.rankdata(scores)
+    positives = labels == 1
+    m, n = int(positives.sum()), int((~positives).sum())
+    return float((ranks[positives].sum() - m * (m + 1) / 2) / (m * n))
+
+
+def _f1_interval(
+    labels: np.ndarray, predicted: np.ndarray, groups: np.ndarray | None, n: int, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of F1 over (label, call) pairs; patients resampled when they have several rows."""
+    if groups is not None:  # the call is packed into the score's sign, so the pairs travel together
+        packed = np.where(predicted == 1, 1.0, -1.0)
+        return bootstrap_ci(lambda y, s: _f1(y, (s > 0).astype(int)), labels, packed, groups, n, seed)
+    draws = np.random.default_rng(seed).integers(0, len(labels), size=(n, len(labels)))
+    y, c = labels[draws] == 1, predicted[draws] == 1
+    both = y.any(axis=1) & ~y.all(axis=1)  # as bootstrap_ci: draws with one class only are skipped
+    tp, fp, fn = (y & c).sum(axis=1), (~y & c).sum(axis=1), (y & ~c).sum(axis=1)
+    denominator = 2 * tp + fp + fn
+    values = (2 * tp / np.maximum(denominator, 1))[both & (denominator > 0)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def binary_classification_metrics(
     labels: np.ndarray,
     probabilities: np.ndarray,
@@ -106,31 +143,37 @@ def binary_classification_metrics(
     groups: np.ndarray | None = None,
     bootstrap: int = 2000,
     seed: int = 0,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """Accuracy, precision, recall, specificity (Wilson CIs), F1 and AUC (CI methods named), confusion, ROC."""
+    """Accuracy, precision, recall, specificity (Wilson CIs), F1 and AUC (CI methods named), confusion, ROC.
+
+    `predicted` (0/1 per row) gives the calls when they do not come from `probabilities >= threshold` (an app's
+    own decision rule); the probabilities then only rank the rows for the AUC and ROC.
+    """
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, float)
     if set(np.unique(labels)) - {0, 1}:
         raise ValueError(f"labels must be 0 or 1, got {np.unique(labels).tolist()}")
     if probabilities.min() < 0 or probabilities.max() > 1:
         raise ValueError(f"probabilities must lie in [0, 1], got {probabilities.min()}..{probabilities.max()}")
-    predicted = (probabilities >= threshold).astype(int)
+    thresholded = predicted is None
+    predicted = (probabilities >= threshold).astype(int) if predicted is None else np.asarray(predicted).astype(int)
+    if predicted.shape != labels.shape:
+        raise ValueError(f"need one call per label: {predicted.shape} calls for {labels.shape} labels")
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, predicted, labels=[0, 1]).ravel())
     one_per_group = groups is None or len(np.unique(groups)) == len(labels)
     result: dict[str, object] = {
         "n": int(len(labels)),
         "n_patients": int(len(np.unique(groups))) if groups is not None else int(len(labels)),
-        "threshold": threshold,
-        "accuracy": _proportion(tp + tn, len(labels), "rows"),
-        "precision": _proportion(tp, tp + fp, "predicted positives"),
-        "recall": _proportion(tp, tp + fn, "positives"),
-        "specificity": _proportion(tn, tn + fp, "negatives"),
+        "threshold": threshold if thresholded else "the app's own calls",
+        "accuracy": proportion(tp + tn, len(labels), "rows"),
+        "precision": proportion(tp, tp + fp, "predicted positives"),
+        "recall": proportion(tp, tp + fn, "positives"),
+        "specificity": proportion(tn, tn + fp, "negatives"),
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
     }
     f1 = _f1(labels, predicted)
-    f1_ci = bootstrap_ci(
-        lambda y, s: _f1(y, (s >= threshold).astype(int)), labels, probabilities, groups, bootstrap, seed
-    )
+    f1_ci = _f1_interval(labels, predicted, None if one_per_group else groups, bootstrap, seed)
     result["f1"] = {"value": None if np.isnan(f1) else f1, "ci_low": f1_ci[0], "ci_high": f1_ci[1]}
     methods = {k: "wilson" for k in ("accuracy", "precision", "recall", "specificity")}
     methods["f1"] = "bootstrap percentile (patients resampled)"
@@ -144,9 +187,7 @@ def binary_classification_metrics(
             methods["auc"] = "DeLong"
         else:
             auc = float(roc_auc_score(labels, probabilities))
-            low, high = bootstrap_ci(
-                lambda y, s: float(roc_auc_score(y, s)), labels, probabilities, groups, bootstrap, seed
-            )
+            low, high = bootstrap_ci(_rank_auc, labels, probabilities, groups, bootstrap, seed)
             methods["auc"] = "bootstrap percentile (patients resampled)"
         result["auc"] = {"value": auc, "ci_low": low, "ci_high": high}
         fpr, tpr, thresholds = roc_curve(labels, probabilities)

@@ -11,19 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from training.metrics import wilson_interval
+from training.markdown_tables import markdown_table
+from training.metrics import proportion
 
 __all__ = ["segmentation_metrics", "ablation_table", "PROPORTIONS"]
 
 # Name in the result -> column title in the ablation table, in Table 1's order.
 PROPORTIONS = {"accuracy": "Pixel accuracy", "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV"}
-
-
-def _proportion(successes: int, total: int) -> dict[str, Any]:
-    if total == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "successes": 0, "total": 0}
-    low, high = wilson_interval(successes, total)
-    return {"value": successes / total, "ci_low": low, "ci_high": high, "successes": successes, "total": total}
 
 
 def _as_cases(array: np.ndarray) -> np.ndarray:
@@ -32,7 +26,12 @@ def _as_cases(array: np.ndarray) -> np.ndarray:
 
 
 def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    """Pooled-pixel accuracy/sensitivity/specificity/PPV (Wilson 95%) and Dice (mean, per case) for (N,H,W) masks."""
+    """Pooled-pixel accuracy/sensitivity/specificity/PPV (Wilson 95%) and Dice (mean, per case) for (N,H,W) masks.
+
+    Dice is also averaged over the cases that show a head only: on a case without one it is all or nothing (1 for
+    an empty prediction, 0 for a single stray pixel), so a few such cases can swing the plain mean; how many of
+    the empty cases got any predicted pixel is counted apart.
+    """
     pred_cases, truth_cases = _as_cases(pred), _as_cases(truth)
     if pred_cases.shape != truth_cases.shape:
         raise ValueError(f"pred {pred_cases.shape} and truth {truth_cases.shape} differ in shape")
@@ -45,14 +44,21 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     denominator = 2 * tp_case + fp_case + fn_case
     # Two empty masks agree perfectly; counting that as Dice 1 keeps a correct "no head" prediction from scoring 0.
     dice = np.where(denominator > 0, 2 * tp_case / np.maximum(denominator, 1), 1.0)
+    with_head = np.sum(truth_cases, axis=axes) > 0
+    empty_hit = ~with_head & (np.sum(pred_cases, axis=axes) > 0)
     return {
         "n_cases": int(pred_cases.shape[0]),
         "n_pixels": int(pred_cases.size),
-        "accuracy": _proportion(tp + tn, tp + tn + fp + fn),
-        "sensitivity": _proportion(tp, tp + fn),
-        "specificity": _proportion(tn, tn + fp),
-        "ppv": _proportion(tp, tp + fp),
-        "dice": {"mean": float(dice.mean()), "per_case": [float(d) for d in dice]},
+        "accuracy": proportion(tp + tn, tp + tn + fp + fn),
+        "sensitivity": proportion(tp, tp + fn),
+        "specificity": proportion(tn, tn + fp),
+        "ppv": proportion(tp, tp + fp),
+        "dice": {
+            "mean": float(dice.mean()),
+            "mean_with_head": float(dice[with_head].mean()) if with_head.any() else None,
+            "per_case": [float(d) for d in dice],
+        },
+        "empty_cases": {"cases": int((~with_head).sum()), "with_predicted_pixels": int(empty_hit.sum())},
         "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
         "ci_method": "wilson 95% over pooled pixels",
     }
@@ -67,9 +73,8 @@ def _percent_with_ci(entry: dict[str, Any]) -> str:
 def ablation_table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table, one row per variant (segmentation_metrics results), Dice first then Table 1's columns."""
     header = ["Variant", "Cases", "Dice (mean)", *PROPORTIONS.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for variant, metrics in results.items():
-        cells = [variant, str(metrics["n_cases"]), f"{metrics['dice']['mean']:.4f}"]
-        cells += [_percent_with_ci(metrics[key]) for key in PROPORTIONS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [variant, str(m["n_cases"]), f"{m['dice']['mean']:.4f}", *(_percent_with_ci(m[key]) for key in PROPORTIONS)]
+        for variant, m in results.items()
+    ]
+    return markdown_table(header, rows) + "\n"

@@ -86,7 +86,7 @@ class OltReportOperator(ReportStageOperator):
         study = call_study(calls)
         verdict = "OLT suspected" if study.present else "No OLT"
         summary = (
-            f"{verdict} (max p={study.probability:.2f}; "
+            f"{verdict} ({study.positive_series} of {len(calls)} series positive, {study.series_needed} needed; "
             + ", ".join(f"{c.rule} p={c.probability:.2f}" for c in calls)
             + ")"
         )
@@ -97,6 +97,8 @@ class OltReportOperator(ReportStageOperator):
             study_call=StudyCallDetails(
                 present=study.present,
                 probability=round(study.probability, 6),
+                positive_series=study.positive_series,
+                series_needed=study.series_needed,
                 by_weighting={k: round(v, 6) for k, v in study.by_weighting.items()},
             ),
             series=[_series_details(i, c) for c, i in zip(calls, work.series_images, strict=True)],

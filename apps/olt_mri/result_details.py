@@ -25,10 +25,12 @@ class SeriesDetails:
 
 @dataclass(frozen=True)
 class StudyCallDetails:
-    """The study's call, its probability and the highest probability per weighting."""
+    """The study's call, its probability, how many series agreed (and were needed), the highest per weighting."""
 
     present: bool
     probability: float
+    positive_series: int
+    series_needed: int
     by_weighting: dict[str, float]
 
 

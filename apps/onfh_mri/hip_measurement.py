@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.onfh_mri.grading import Grade, grade_from_counts, necrosis_percent
-from apps.onfh_mri.necrosis import CORTEX_MM, extract_necrosis
+from apps.onfh_mri.necrosis import extract_hip_necrosis
 
 __all__ = ["HipResult", "measure_hip", "MIN_HEAD_PIXELS", "SIDE_NAMES"]
 
@@ -44,17 +44,13 @@ class HipResult:
 
 
 def measure_hip(side: str, volume: np.ndarray, head: np.ndarray, pixel_mm: float) -> HipResult | None:
-    """Necrosis per slice (adaptive threshold inside the head), key slice = largest head area, and the grade."""
+    """Necrosis in the head (threshold referenced to its healthy marrow), key slice = largest head area, grade."""
     areas = head.reshape(head.shape[0], -1).sum(axis=1)
     if areas.max() < MIN_HEAD_PIXELS:
         return None
-    necrosis = np.zeros_like(head)
-    rim_px = int(np.ceil(CORTEX_MM / pixel_mm))
-    reasons = {}
-    for k in np.nonzero(areas >= MIN_HEAD_PIXELS)[0]:
-        found = extract_necrosis(volume[k], head[k], rim_px=rim_px)
-        necrosis[k] = found.mask
-        reasons[int(k)] = found.reason
+    measured = head & (areas >= MIN_HEAD_PIXELS)[:, None, None]
+    found = extract_hip_necrosis(volume, measured, pixel_mm)
+    necrosis = found.mask
     key = int(np.argmax(areas))
     head_px, necrosis_px = int(areas[key]), int(necrosis[key].sum())
     return HipResult(
@@ -66,5 +62,5 @@ def measure_hip(side: str, volume: np.ndarray, head: np.ndarray, pixel_mm: float
         necrosis_pixels_volume=int(necrosis.sum()),
         necrosis=necrosis,
         grade=grade_from_counts(necrosis_px, head_px),
-        threshold_reason=reasons[key],
+        threshold_reason=found.reason,
     )

@@ -168,6 +168,7 @@ def test_companion_files_are_counted_per_kind_and_broken_dicom_still_fails(tmp_p
         ("LICENSE.txt", "text"),
         ("index.htm", "markup"),
         ("report.pdf", "pdf"),
+        ("ground_truth_masks.npz", "array"),
         ("AUTORUN.INF", "program_or_system"),
         ("IM0001.dcm", None),
         ("IM0001", None),

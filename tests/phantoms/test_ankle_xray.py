@@ -13,6 +13,8 @@ from scipy.ndimage import uniform_filter
 
 from phantoms.ankle_xray import (
     GROUND_TRUTH_FILE,
+    PLACEMENTS,
+    SMALL_FRAGMENT_MM,
     add_subcommand,
     generate_ankle_xray_dataset,
     render_ankle_radiograph,
@@ -90,11 +92,17 @@ def test_ground_truth_matches_the_files(dataset: tuple[Path, list[dict[str, Any]
             else:
                 assert ds.SOPClassUID == ComputedRadiographyImageStorage
                 assert "PixelSpacing" in ds and "RescaleSlope" in ds
-            if image["view"] == "LATERAL":
-                assert image["fragments"] == []
+        # One fragment per study at most, seen on each of its views: clearly on the frontal one, faintly laterally.
+        fragments = [f for image in truth["images"] for f in image["fragments"]]
+        assert len({f["class"] for f in fragments}) <= 1 and len(fragments) in (0, len(truth["images"]))
+        for image in truth["images"]:
+            for fragment in image["fragments"]:
+                lateral = image["view"] == "LATERAL"
+                assert (fragment["visibility"] < 0.5) if lateral else (fragment["visibility"] == 1.0)
+                assert fragment["placement"] in (("below_tip",) if lateral else PLACEMENTS)
 
 
-def test_fragment_boxes_are_inside_and_brighter_than_surroundings(
+def test_fragment_boxes_are_inside_and_visible(
     dataset: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     root, truths = dataset
@@ -105,15 +113,35 @@ def test_fragment_boxes_are_inside_and_brighter_than_surroundings(
             x0, y0, x1, y1 = fragment["box"]
             assert 0 <= x0 < x1 <= image["columns"] and 0 <= y0 < y1 <= image["rows"]
             size_mm = max(x1 - x0, y1 - y0) * image["pixel_spacing_mm"][0]
-            assert 5.0 <= size_mm <= 13.0, size_mm
+            assert SMALL_FRAGMENT_MM[0] - 0.5 <= size_mm <= 13.0, size_mm
+            if image["view"] == "LATERAL" or fragment["placement"] != "below_tip" or fragment["size_mm"] < 4.0:
+                continue  # faint, superimposed on bone, or a couple of pixels: visible, but not by this measure
             values = _modality_values(pydicom.dcmread(root / truth["patient_id"] / image["file"]))
             inside = values[y0:y1, x0:x1]
             margin = 6
             around = values[max(y0 - margin, 0) : y1 + margin, max(x0 - margin, 0) : x1 + margin]
             ring = (around.sum() - inside.sum()) / (around.size - inside.size)
-            assert inside.mean() - ring > 0.05 * ((1 << image["bits_stored"]) - 1), (truth["patient_id"], fragment)
+            assert inside.mean() - ring > 0.03 * ((1 << image["bits_stored"]) - 1), (truth["patient_id"], fragment)
             checked += 1
-    assert checked >= 8
+    assert checked >= 2
+
+
+def test_the_hard_cases_are_all_there() -> None:
+    """Small fragments, every placement and appearance, rotated views and look-alikes, over a few hundred draws."""
+    fragments, lookalikes = [], set()
+    for seed in range(120):
+        kind = ("SFO", "LMAF")[seed % 2] if seed % 3 else None
+        view = ("AP", "MORTISE", "LATERAL")[seed % 3 if kind else 0]
+        picture = render_ankle_radiograph(
+            np.random.default_rng(seed), view=view, rows=480, columns=440, pixel_spacing_mm=0.3, fragment=kind
+        )
+        fragments += picture.fragments
+        lookalikes |= {a.kind for a in picture.lookalikes}
+    assert {f.placement for f in fragments if f.visibility == 1.0} == set(PLACEMENTS)
+    assert {f.appearance for f in fragments} == {"clear rim", "faint rim", "sharp edge", "smooth edge"}
+    small = [f for f in fragments if f.size_mm <= SMALL_FRAGMENT_MM[1]]
+    assert 0.1 < len(small) / len(fragments) < 0.45
+    assert lookalikes == {"os_subtibiale", "os_trigonum", "vessel_calcification", "skin_fold"}
 
 
 def test_dataset_mixes_classes_modalities_photometrics_and_syntaxes(
@@ -152,36 +180,52 @@ def test_syntax_variants_share_pixels(dataset: tuple[Path, list[dict[str, Any]]]
         assert 0 < error.mean() < 0.01 * reference.max()
 
 
+def _rim_contrast(seed: int, kind: str, view: str = "AP") -> tuple[float, Any]:
+    """Border-minus-centre brightness of the one fragment on a rendered view (peak along four rays, median)."""
+    picture = render_ankle_radiograph(
+        np.random.default_rng(seed), view=view, rows=500, columns=440, pixel_spacing_mm=0.3, fragment=kind
+    )
+    (fragment,) = picture.fragments
+    assert fragment.kind == kind
+    x0, y0, x1, y1 = fragment.box
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    image = uniform_filter(picture.image.astype(np.float64), 3)
+    # Peak along the four rays from the centre to the box edges; the median ignores one ray crossing bone.
+    rays = [image[cy, x0 : cx + 1], image[cy, cx:x1], image[y0 : cy + 1, cx], image[cy:y1, cx]]
+    return float(np.median([ray.max() for ray in rays])) - image[cy, cx], fragment
+
+
 def test_sfo_is_corticated_and_lmaf_is_not() -> None:
-    """The class-defining sign: an SFO's border is brighter than its centre; an LMAF's is not."""
-    for seed in range(8):
+    """The class-defining sign on clear cases: a clear-rimmed SFO's border is brighter than its centre; an LMAF's
+    is not. A faint-rimmed SFO keeps a weaker rim: the hard case, still an ossicle."""
+    seen = set()
+    for seed in range(60):
         for kind in ("SFO", "LMAF"):
-            picture = render_ankle_radiograph(
-                np.random.default_rng(seed), view="AP", rows=500, columns=440, pixel_spacing_mm=0.3, fragment=kind
-            )
-            (fragment,) = picture.fragments
-            assert fragment.kind == kind
-            x0, y0, x1, y1 = fragment.box
-            cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-            image = uniform_filter(picture.image.astype(np.float64), 3)
-            # Peak along the four rays from the centre to the box edges; the median ignores one ray crossing bone.
-            rays = [image[cy, x0 : cx + 1], image[cy, cx:x1], image[y0 : cy + 1, cx], image[cy:y1, cx]]
-            rim = float(np.median([ray.max() for ray in rays])) - image[cy, cx]
-            if kind == "SFO":
+            rim, fragment = _rim_contrast(seed, kind)
+            if fragment.placement != "below_tip" or fragment.size_mm < 5.0:
+                continue
+            seen.add(fragment.appearance)
+            if fragment.appearance == "clear rim":
                 assert rim > 0.1, seed
+            elif fragment.appearance == "faint rim":
+                assert 0.0 < rim < 0.15, seed
             else:
                 assert rim < 0.1, seed
+    assert seen == {"clear rim", "faint rim", "sharp edge", "smooth edge"}
 
 
-def test_render_rejects_a_fragment_on_the_lateral_view() -> None:
-    with pytest.raises(ValueError, match="only drawn on AP"):
-        render_ankle_radiograph(
-            np.random.default_rng(0), view="LATERAL", rows=480, columns=440, pixel_spacing_mm=0.3, fragment="SFO"
+def test_the_lateral_view_shows_the_fragment_faintly() -> None:
+    for seed in range(6):
+        picture = render_ankle_radiograph(
+            np.random.default_rng(seed), view="LATERAL", rows=480, columns=520, pixel_spacing_mm=0.3, fragment="SFO"
         )
-    rng = np.random.default_rng(0)
-    picture = render_ankle_radiograph(rng, view="LATERAL", rows=480, columns=520, pixel_spacing_mm=0.3)
-    assert picture.image.shape == (480, 520) and picture.fragments == []
-    assert 0.0 <= picture.image.min() and picture.image.max() <= 1.0
+        (fragment,) = picture.fragments
+        assert 0.25 <= fragment.visibility <= 0.45 and fragment.placement == "below_tip"
+        assert picture.image.shape == (480, 520) and 0.0 <= picture.image.min() and picture.image.max() <= 1.0
+    with pytest.raises(ValueError, match="Unknown fragment class 'OS'"):
+        render_ankle_radiograph(
+            np.random.default_rng(0), view="LATERAL", rows=480, columns=440, pixel_spacing_mm=0.3, fragment="OS"
+        )
 
 
 def test_cr_and_dx_files_pass_dciodvfy(dataset: tuple[Path, list[dict[str, Any]]]) -> None:

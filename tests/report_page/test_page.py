@@ -26,7 +26,7 @@ from tests.app_runner import REPO
 def _olt(probability: float) -> dict[str, Any]:
     present = probability >= 0.5
     series = SeriesDetails("T2 coronal", "1.9", "COR T2", present, probability, "1.9.1", [probability], [], [])
-    details = OltDetails(StudyCallDetails(present, probability, {"T2": probability}), [series])
+    details = OltDetails(StudyCallDetails(present, probability, int(present), 1, {"T2": probability}), [series])
     return {"app": "olt_mri", "status": "ok", "details": details.to_json(), "csv_row": details.csv_row()}
 
 

@@ -34,7 +34,17 @@ def _squares(n: int, seed: int) -> list[XraySample]:
 
 
 def _tiny_config(**changes) -> DetectorConfig:
-    base = dict(input_size=SIZE, channels=(8, 16, 16, 16), fpn_channels=16, epochs=15, batch_size=4, lr=5e-3)
+    # Anchors and box loss as when the margins below were measured: the squares are 10-14 px at 64 px.
+    base = dict(
+        input_size=SIZE,
+        channels=(8, 16, 16, 16),
+        fpn_channels=16,
+        epochs=15,
+        batch_size=4,
+        lr=5e-3,
+        base_anchor_shapes=((8, 8), (12, 12)),
+        box_loss="smooth_l1",
+    )
     return DetectorConfig(**{**base, **changes})
 
 
@@ -55,7 +65,8 @@ def test_network_scripts_and_matches_eager() -> None:
 
 def test_config_geometry_goes_to_meta_and_rejects_bad_strides() -> None:
     meta = DetectorConfig().detector_meta()
-    assert meta["feature_map_strides"] == [8, 16] and meta["base_anchor_shapes"] == [[8, 8], [12, 12]]
+    assert meta["feature_map_strides"] == [8, 16] and meta["base_anchor_shapes"] == [[6, 6], [10, 10], [16, 16]]
+    assert meta["input_size"] == 384 and DetectorConfig().training_meta()["box_loss"] == "giou"
     assert "epochs" not in meta and "epochs" in DetectorConfig().training_meta()
     json.dumps(meta)
     with pytest.raises(ValueError, match="not produced"):
@@ -112,6 +123,19 @@ def test_training_is_deterministic_and_accepts_empty_images() -> None:
     assert rec1["history"] == rec2["history"]
     for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_box_loss_is_giou_or_smooth_l1() -> None:
+    from monai.losses import BoxGIoULoss
+
+    from training.fragment_detector import build_trainable_detector
+
+    network = build_fragment_detector_network(_tiny_config())
+    giou = build_trainable_detector(network, _tiny_config(box_loss="giou"))
+    assert isinstance(giou.box_loss_func, BoxGIoULoss) and giou.decode_pred and not giou.encode_gt
+    assert isinstance(build_trainable_detector(network, _tiny_config()).box_loss_func, torch.nn.SmoothL1Loss)
+    with pytest.raises(ValueError, match="box_loss must be 'smooth_l1' or 'giou', got 'l2'"):
+        build_trainable_detector(network, _tiny_config(box_loss="l2"))
 
 
 def test_wrong_input_size_is_refused() -> None:

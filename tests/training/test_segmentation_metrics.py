@@ -62,3 +62,15 @@ def test_ablation_table_rows() -> None:
     assert len(lines) == 4
     assert lines[2].startswith("| plain | 2 | 0.8750 | 95.00% (")
     assert lines[3].startswith("| geo-pixel | 2 | 1.0000 | 100.00% (")
+
+
+def test_dice_over_crops_with_a_head_and_the_empty_crops_hit() -> None:
+    # One stray pixel on a crop without a head costs a whole case of the plain Dice mean: counted apart.
+    pred, truth = _cases()
+    stray = np.zeros((1, *truth.shape[1:]), bool)
+    stray[0, 0, 0] = True
+    result = segmentation_metrics(np.concatenate([pred, stray]), np.concatenate([truth, np.zeros_like(stray)]))
+    assert result["dice"]["per_case"][-1] == 0.0
+    assert result["dice"]["mean"] == pytest.approx((0.75 + 1.0 + 0.0) / 3)
+    assert result["dice"]["mean_with_head"] == pytest.approx((0.75 + 1.0) / 2)
+    assert result["empty_cases"] == {"cases": 1, "with_predicted_pixels": 1}

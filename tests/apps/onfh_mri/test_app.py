@@ -51,8 +51,11 @@ def test_mixed_batch_accounts_for_every_input(batch: dict) -> None:
     # selects nothing from, so it is accounted for by that study's no_matching_series row instead.
     unreadable = [Path(p).name for p in batch["broken"] if Path(p).suffix == ".bin" or "random" in p]
     assert unreadable and set(unreadable) <= failed
-    # The README.txt beside them is a companion file: skipped and counted in run.json, not a failure.
-    assert json.loads((batch["output"] / "run.json").read_text())["skipped_files"]["text"] == 1
+    # The README.txt beside them and each phantom's ground_truth_masks.npz are companion files: skipped and
+    # counted in run.json, not failures.
+    skipped = json.loads((batch["output"] / "run.json").read_text())["skipped_files"]
+    assert skipped["text"] == 1 and skipped["array"] == len(batch["truths"]) == 2
+    assert not any(name.endswith(".npz") for name in failed)
 
 
 def test_seg_sr_sc_are_valid_and_agree_with_result_json(batch: dict) -> None:
