@@ -103,6 +103,20 @@ def _open(browser, session: ViewerSession, study: ViewedStudy):
 
 def test_ankle_xray_fragment_boxes_from_the_sr_lie_on_the_radiograph(session, browser, screenshots: Path) -> None:
     study, result = _study(session, "ankle_xray", lambda r: r["status"] == "ok" and r["details"]["fragments"])
+    # Each box must be drawn where result.json puts it. Drawing the SR layer races OHIF's own rendering on a busy
+    # machine (seen once in CI: annotations in OHIF's state, none drawn); a second fresh page settles a lost race,
+    # while a box OHIF misplaces or never draws fails both.
+    attempts = []
+    for attempt in range(2):
+        drawn, shapes = _sr_boxes_drawn(session, browser, study, result, screenshots / "ohif_ankle_xray.png")
+        attempts.append(f"page {attempt + 1}: {drawn} ({shapes} SVG shapes in the viewport)")
+        if min(drawn.values()) > 0.8:
+            break
+    assert min(drawn.values()) > 0.8, f"share of each box's outline drawn where result.json puts it: {attempts}"
+
+
+def _sr_boxes_drawn(session, browser, study, result: dict, screenshot: Path) -> tuple[dict[str, float], int]:
+    """On a fresh page: the radiograph, then our SR over it; per box the share of its outline drawn, SVG shapes."""
     fragments = result["details"]["fragments"]
     radiograph = fragments[0]["sop_instance_uid"]
     on_it = [f for f in fragments if f["sop_instance_uid"] == radiograph]
@@ -126,21 +140,18 @@ def test_ankle_xray_fragment_boxes_from_the_sr_lie_on_the_radiograph(session, br
     )
     assert sum(f"/instances/{radiograph}/" in image for image in annotated) == len(on_it)
 
-    # every box is drawn where result.json puts it: changed pixels along its whole outline. The SR layer is drawn
-    # on an image-rendered event after the annotations arrive; on a busy machine that event can come first, so ask
-    # for renders until the boxes show.
+    # changed pixels along each box's whole outline; the SR layer is drawn on an image-rendered event after the
+    # annotations arrive, and on a busy machine that event can come first: ask for renders until the boxes show
     deadline = time.monotonic() + 30
     while True:
         drawn = _outlines_drawn(before, viewport_pixels(page), camera, on_it)
         if min(drawn.values()) > 0.8 or time.monotonic() > deadline:
             break
         render_again(page)
-    page.screenshot(path=str(screenshots / "ohif_ankle_xray.png"))
-    assert min(drawn.values()) > 0.8, (
-        f"share of each box's outline drawn where result.json puts it: {drawn} ({svg_shapes(page)} SVG shapes in "
-        f"the viewport)"
-    )
+    page.screenshot(path=str(screenshot))
+    shapes = svg_shapes(page)
     page.close()
+    return drawn, shapes
 
 
 def _outlines_drawn(before: np.ndarray, after: np.ndarray, camera: np.ndarray, fragments: list) -> dict[str, float]:
