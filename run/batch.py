@@ -41,9 +41,11 @@ __all__ = [
     "open_output",
     "run_graph",
     "loaded_models",
+    "prepack_for_run",
     "START_ERRORS",
     "CannotStart",
     "begin_run",
+    "stored_index",
     "run_batch",
     "main",
     "exit_now",
@@ -217,6 +219,13 @@ def run_graph(app: BatchApplication, bar: tqdm | None = None) -> None:
     app.run()
 
 
+def prepack_for_run(store: ModelStore, analyses: int) -> None:
+    """MKL-DNN weights for a run of more than one analysis; a process per study does better without (the outputs
+    are the same either way: see ModelStore.convert_to_mkldnn)."""
+    if analyses > 1:
+        store.convert_to_mkldnn()
+
+
 def loaded_models(store: ModelStore) -> dict[str, dict[str, str]]:
     """run.json's models: name -> version, sha256, path of every model loaded so far."""
     return {m.name: {"version": m.meta.version, "sha256": m.sha256, "path": str(m.path)} for m in store.loaded()}
@@ -280,8 +289,7 @@ def run_batch(app_cls: type[BatchApplication], argv: list[str] | None = None) ->
     with lock:
         index = stored or index_folder(options.input, processes=usable_cpus())
         plan = plan_run(index, options.output, shard, options.resume)
-        if len(plan.todo) > 1:  # a process per study does better without (same outputs: see convert_to_mkldnn)
-            store.convert_to_mkldnn()
+        prepack_for_run(store, len(plan.todo))
         ledger = RunLedger(
             output_root=options.output,
             app=app_cls.info.name,

@@ -123,8 +123,7 @@ class SuiteRunner:
         """Run each app's graph over its planned studies (models warmed first); the ledger records all."""
         self.warm(list(ledger.apps))
         todo = sum(len(app_ledger.plan.todo) for app_ledger in ledger.apps.values())
-        if todo > 1:  # a process per study does better without (same outputs: see convert_to_mkldnn)
-            self.store.convert_to_mkldnn()
+        batch.prepack_for_run(self.store, todo)
         with batch.progress_bar(todo, progress, unit="analysis") as bar, logging_redirect_tqdm():
             for app, app_ledger in ledger.apps.items():
                 plan: RunPlan = app_ledger.plan
